@@ -1,0 +1,188 @@
+"""The ``cobus`` command: parse arguments, call the library, map errors to exit codes.
+
+This is the only module that imports click and the only place that exits.
+stdout carries data; messages go to one rich Console on stderr (coloured on a
+terminal, plain when piped). Exit codes: 0 ok, 1 a run-time error
+(:class:`~cobus.errors.CobusError`), 2 bad pipeline text or usage, 70 a bug,
+130 Ctrl-C, 143 SIGTERM. A closed stdout (``| head``) ends the run quietly.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, NoReturn
+
+import click
+from rich.console import Console
+from rich.markup import escape
+
+from . import __version__
+from .context import RunContext, binary_stdout
+from .errors import CobusError, SpecError
+from .registry import registry
+
+__all__ = ["main"]
+
+EXIT_INTERNAL = 70
+EXIT_SIGINT = 130
+EXIT_SIGTERM = 143
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised where the main thread is so that finally blocks run."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> NoReturn:
+    raise Terminated
+
+
+def _stderr() -> Console:
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _report(console: Console, exc: BaseException, *, debug: bool) -> int:
+    """Print one line for an error (and a caret under bad pipeline text); the exit code."""
+    if isinstance(exc, CobusError):
+        console.print(f"[bold red]cobus: error:[/] {escape(str(exc))}")
+        if isinstance(exc, SpecError):
+            for line in exc.caret_lines():
+                console.print(escape(line), style="red" if line.strip(" ^") == "" else None)
+        if debug:
+            console.print(escape("".join(traceback.format_exception(exc))))
+        return exc.exit_code
+    console.print(f"[bold red]cobus: internal error:[/] {escape(type(exc).__name__)}: {escape(str(exc))}")
+    if debug:
+        console.print(escape("".join(traceback.format_exception(exc))))
+    else:
+        console.print("  (run again with --debug for the traceback, and please report it)")
+    return EXIT_INTERNAL
+
+
+def _silence_stdout() -> None:
+    """After EPIPE: point fd 1 at /dev/null so no flush at exit complains."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.close(devnull)
+    except OSError:  # pragma: no cover - nothing better to do
+        pass
+
+
+@contextmanager
+def _guard(debug: bool) -> Iterator[None]:
+    """The one place where exceptions become exit codes."""
+    code = 0
+    try:
+        yield
+    except BrokenPipeError:
+        _silence_stdout()
+    except KeyboardInterrupt:
+        code = EXIT_SIGINT
+    except Terminated:
+        code = EXIT_SIGTERM
+    except click.exceptions.Exit:
+        raise
+    except Exception as exc:
+        if isinstance(exc, OSError) and exc.errno == 32:
+            _silence_stdout()
+        else:
+            code = _report(_stderr(), exc, debug=debug)
+    if code:
+        sys.exit(code)
+
+
+def _pipeline_arg(words: tuple[str, ...]) -> str:
+    return " ".join(words)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="cobus")
+def main() -> None:
+    """cobus: pipelines of coroutines over logs and XML streams.
+
+    \b
+    cobus run 'cat access-log | grep python | print'
+    cobus run 'xml feed.xml | records bus | where route=22 | csv id,route'
+    cobus run pipeline.toml
+    cobus stages            every stage with its help
+    """
+
+
+_debug_option = click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+
+
+@main.command()
+@click.argument("pipeline", nargs=-1, required=True)
+@click.option("-q", "--quiet", is_flag=True, help="No progress or notices on stderr.")
+@_debug_option
+def run(pipeline: tuple[str, ...], quiet: bool, debug: bool) -> None:
+    """Run PIPELINE: inline text such as 'cat log | grep x | print', or a .toml file."""
+    from .runner import run as run_pipeline
+    from .spec import load
+
+    with _guard(debug):
+        graph = load(_pipeline_arg(pipeline))
+        ctx = RunContext(
+            stdout=binary_stdout(),
+            console=None if quiet else _stderr(),
+            live=sys.stdout.isatty() or any(n.spec.name in ("follow", "listen") for n in graph.sources),
+            quiet=quiet,
+            debug=debug,
+        )
+        previous = _install(signal.SIGTERM, _on_sigterm)
+        try:
+            run_pipeline(graph, ctx)
+        finally:
+            _install(signal.SIGTERM, previous)
+
+
+def _install(signum: int, handler: Any) -> Any:
+    try:
+        return signal.signal(signum, handler)
+    except ValueError:  # not the main thread (a test runner)
+        return None
+
+
+@main.command()
+@click.argument("pipeline", nargs=-1, required=True)
+@_debug_option
+def check(pipeline: tuple[str, ...], debug: bool) -> None:
+    """Validate PIPELINE without running it (parse and check every stage)."""
+    from .spec import load
+
+    with _guard(debug):
+        graph = load(_pipeline_arg(pipeline))
+        click.echo(f"ok: {len(graph.nodes)} stages, {len(graph.sources)} source(s)")
+
+
+@main.command()
+@click.argument("pipeline", nargs=-1, required=True)
+@_debug_option
+def explain(pipeline: tuple[str, ...], debug: bool) -> None:
+    """Show how PIPELINE is wired: stages, kinds of data, fan-out, fusions."""
+    from .explain import graph_tree
+    from .spec import load
+
+    with _guard(debug):
+        tree = graph_tree(load(_pipeline_arg(pipeline)))
+        Console(highlight=False, soft_wrap=True).print(tree)
+
+
+@main.command()
+@click.argument("name", required=False)
+def stages(name: str | None) -> None:
+    """List every stage, or show the full help of stage NAME."""
+    from .explain import stage_help, stages_table
+
+    console = Console(highlight=False)
+    with _guard(False):
+        if name is None:
+            console.print(stages_table(registry.load()))
+        else:
+            for renderable in stage_help(registry.load(), name):
+                console.print(renderable)

@@ -1,0 +1,57 @@
+"""What a running pipeline shares: output streams, the stderr console, the clock.
+
+A factory that declares a keyword-only ``ctx`` parameter receives the
+:class:`RunContext` of the run. There is no module-level state: the CLI (or a
+test) makes one context per run and passes it in.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+__all__ = ["RunContext", "binary_stdout"]
+
+
+def binary_stdout(buffer_size: int = 1 << 16) -> IO[bytes]:
+    """A buffered binary stream on fd 1 that ignores PYTHONUNBUFFERED.
+
+    ``sys.stdout.buffer`` is unbuffered when PYTHONUNBUFFERED is set, which
+    turns every write into a system call; sinks flush this one per batch.
+    """
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        # Not a real file (click's CliRunner): write through its buffer.
+        return sys.stdout.buffer
+    return os.fdopen(os.dup(fd), "wb", buffering=buffer_size)
+
+
+@dataclass
+class RunContext:
+    """Per-run services handed to stages that ask for ``ctx``."""
+
+    stdout: IO[bytes] = field(default_factory=binary_stdout)
+    #: rich Console on stderr, or None when rich output is off.
+    console: Any = None
+    clock: Callable[[], float] = time.monotonic
+    #: Output is read live (a terminal, or a followed source): flush every batch.
+    live: bool = False
+    quiet: bool = False
+    debug: bool = False
+    #: Callables run after the pipeline ended, in reverse order (close files ...).
+    cleanups: list[Callable[[], None]] = field(default_factory=list)
+
+    def warn(self, message: str) -> None:
+        """One line on stderr for the user (a truncated file, a skipped document)."""
+        if self.console is not None:
+            from rich.markup import escape
+
+            self.console.print(f"[yellow]cobus:[/] {escape(message)}", highlight=False)
+        else:
+            print(f"cobus: {message}", file=sys.stderr, flush=True)

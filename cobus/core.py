@@ -1,0 +1,222 @@
+"""The coroutine engine: priming, the batch protocol, fan-out and fan-in.
+
+A stage is a primed generator that receives *batches* with ``batch = (yield)``
+and pushes what it makes into its target with ``target.send(batch)``. Closing
+a stage closes its target, so ``close()`` travels down the chain and every sink
+flushes exactly once. Nothing here knows the pipeline syntax, opens files or
+imports a concrete stage.
+
+Discussion: what a batch is. Lines travel as one ``bytes`` block of whole
+lines, each ending in ``b"\\n"`` (a source adds the newline a file's last line
+lacks, as grep does). A block costs one ``send`` however many lines it holds,
+and C-level methods (``find``, ``count``, ``splitlines``) work on it without a
+Python loop per line. Records travel as a ``list`` of ``dict``; XML events as
+a ``list`` of tuples. :func:`batch_len` and :func:`batch_head` hide the
+difference from the few stages (``head``, ``count``) that accept any kind.
+
+Discussion: how a stage says "enough". A stage that wants no more input (``head``
+once satisfied, a sink whose reader went away) raises :class:`Done` out of its
+``send``. Stages let it propagate; ``broadcast`` drops that branch and goes on
+with the others; a source stops reading. Each stage closes its own target in a
+``finally`` block, so a stage ended by ``Done`` or by an error still flushes
+everything downstream.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Callable, Generator, Iterable, Sequence
+from typing import Any, ParamSpec, TypeAlias
+
+__all__ = [
+    "EVENTS",
+    "LINES",
+    "RECORDS",
+    "Batch",
+    "Done",
+    "Target",
+    "batch_head",
+    "batch_len",
+    "broadcast",
+    "coroutine",
+    "drain",
+    "fan_in",
+    "iter_lines",
+    "lifted",
+]
+
+#: Kinds of data that flow between stages (checked when a pipeline is validated).
+LINES = "lines"
+RECORDS = "records"
+EVENTS = "events"
+
+Batch: TypeAlias = Any
+Target: TypeAlias = Generator[None, Any, None]
+
+_P = ParamSpec("_P")
+
+
+class Done(Exception):
+    """Raised out of ``send`` by a stage that will accept no more input."""
+
+
+def coroutine(func: Callable[_P, Target]) -> Callable[_P, Target]:
+    """Decorate a generator function so that calling it returns a primed coroutine.
+
+    >>> @coroutine
+    ... def collect(into):
+    ...     while True:
+    ...         into.append((yield))
+    >>> seen = []
+    >>> c = collect(seen)
+    >>> c.send(1); c.send(2)
+    >>> seen
+    [1, 2]
+    """
+
+    @functools.wraps(func)
+    def start(*args: _P.args, **kwargs: _P.kwargs) -> Target:
+        gen = func(*args, **kwargs)
+        next(gen)
+        return gen
+
+    return start
+
+
+def batch_len(batch: Batch) -> int:
+    """Number of items in a batch: lines in a block, else list length."""
+    if isinstance(batch, bytes):
+        return batch.count(b"\n")
+    return len(batch)
+
+
+def batch_head(batch: Batch, n: int) -> Batch:
+    """The first ``n`` items of a batch, of the same kind."""
+    if isinstance(batch, bytes):
+        end = -1
+        for _ in range(n):
+            end = batch.find(b"\n", end + 1)
+            if end < 0:
+                return batch
+        return batch[: end + 1]
+    return batch[:n]
+
+
+def iter_lines(block: bytes) -> list[bytes]:
+    """The lines of a block, each with its newline."""
+    return block.splitlines(keepends=True) if b"\r" not in block else _split_lf(block)
+
+
+def _split_lf(block: bytes) -> list[bytes]:
+    # splitlines() also splits at a lone CR; a log line is ended by LF only.
+    parts = block.split(b"\n")
+    last = parts.pop()
+    lines = [p + b"\n" for p in parts]
+    if last:
+        lines.append(last)
+    return lines
+
+
+@coroutine
+def broadcast(targets: Sequence[Target]) -> Target:
+    """Send every batch to each target; a target that raises Done is dropped."""
+    live = list(targets)
+    try:
+        while live:
+            batch = yield
+            for t in tuple(live):
+                try:
+                    t.send(batch)
+                except (Done, StopIteration):
+                    live.remove(t)
+        raise Done
+    finally:
+        for t in targets:
+            t.close()
+
+
+class _Join:
+    """Counts the inlets still open; closes the shared target with the last."""
+
+    def __init__(self, target: Target, inlets: int) -> None:
+        self.target = target
+        self.open = inlets
+        self.lock = threading.Lock()
+        self.done = False
+
+    def release(self) -> None:
+        with self.lock:
+            self.open -= 1
+            last = self.open == 0
+        if last:
+            self.target.close()
+
+
+class _Inlet:
+    """One upstream's handle on a shared target: sends go through, close is counted.
+
+    Sends from several inlets are serialized by the join's lock, so branches
+    running in different threads can share one stage without "generator
+    already executing".
+    """
+
+    __slots__ = ("_closed", "_join")
+
+    def __init__(self, join: _Join) -> None:
+        self._join = join
+        self._closed = False
+
+    def send(self, batch: Batch) -> None:
+        join = self._join
+        if join.done:
+            raise Done
+        with join.lock:
+            try:
+                join.target.send(batch)
+            except (Done, StopIteration):
+                join.done = True
+                raise Done from None
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._join.release()
+
+    def throw(self, *args: Any) -> Any:  # pragma: no cover - generator protocol only
+        return self._join.target.throw(*args)
+
+
+def fan_in(target: Target, inlets: int) -> list[Target]:
+    """Give ``inlets`` upstreams one shared target, closed once when all are closed."""
+    join = _Join(target, inlets)
+    return [_Inlet(join) for _ in range(inlets)]  # type: ignore[misc]
+
+
+def lifted(func: Callable[[Any], Any], target: Target) -> Target:
+    """Lift a per-item function into a stage: None drops the item."""
+
+    @coroutine
+    def run() -> Target:
+        send = target.send
+        try:
+            while True:
+                batch = yield
+                out = [y for y in map(func, batch) if y is not None]
+                if out:
+                    send(out)
+        finally:
+            target.close()
+
+    return run()
+
+
+def drain(items: Iterable[Batch], target: Target) -> None:
+    """Push batches into a target and close it (for tests and simple drivers)."""
+    try:
+        for batch in items:
+            target.send(batch)
+    except Done:
+        pass
+    finally:
+        target.close()

@@ -1,0 +1,46 @@
+"""Turning items into text for sinks: readable record lines, field values.
+
+Shared by the sinks; stages meet only through the registry, but formatting a
+value is a plain function every sink may use.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+__all__ = ["field_text", "item_line"]
+
+
+def field_text(value: Any) -> str:
+    """A field value as text: lists joined by ``;``, None as empty."""
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return ";".join(field_text(v) for v in value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
+def _logfmt_value(value: Any) -> str:
+    text = field_text(value)
+    if text == "" or any(c in text for c in ' ="\\\n\t'):
+        return json.dumps(text, ensure_ascii=False)
+    return text
+
+
+def item_line(item: Any) -> bytes:
+    """One readable line (with newline) for a record, an event or anything else."""
+    if isinstance(item, dict):
+        text = " ".join(f"{k}={_logfmt_value(v)}" for k, v in item.items())
+    elif isinstance(item, tuple):
+        text = " ".join(
+            _logfmt_value(v)
+            if not isinstance(v, dict)
+            else " ".join(f"{k}={_logfmt_value(x)}" for k, x in v.items())
+            for v in item
+        )
+    else:
+        text = field_text(item)
+    return (text.replace("\n", "\\n") + "\n").encode("utf-8", "surrogateescape")

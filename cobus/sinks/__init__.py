@@ -1,0 +1,1 @@
+"""Sinks stages; each module registers its stages with @stage."""

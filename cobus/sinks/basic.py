@@ -1,0 +1,99 @@
+"""The basic sinks: ``print`` (stdout), ``write FILE``, ``count``, ``null``.
+
+Sinks write through plain binary file objects: a block of lines is written as
+it is, so bytes pass through unchanged; other items are written as one
+readable line each. ``print`` flushes once per batch, so a followed source
+shows every line at once while a batch file is still written in large chunks.
+"""
+
+from __future__ import annotations
+
+from typing import IO, Annotated
+
+from ..context import RunContext
+from ..core import Target, batch_len, coroutine
+from ..errors import SinkError
+from ..formats import item_line
+from ..registry import Arg, Opt, stage
+
+__all__ = ["count", "null", "print_", "write"]
+
+
+def _write_batches(out: IO[bytes], flush: bool) -> Target:
+    """Write every batch to ``out``; flush per batch if asked."""
+    while True:
+        batch = yield
+        if isinstance(batch, bytes):
+            out.write(batch)
+        else:
+            out.write(b"".join(map(item_line, batch)))
+        if flush:
+            out.flush()
+
+
+@stage(
+    "print",
+    role="sink",
+    examples=("cat access-log | grep python | print", "xml feed.xml | records bus | print"),
+)
+@coroutine
+def print_(*, ctx: RunContext) -> Target:
+    """Write items to stdout: lines as they are, records as key=value lines."""
+    out = ctx.stdout
+    try:
+        yield from _write_batches(out, flush=True)
+    finally:
+        out.flush()
+
+
+@stage(
+    "write",
+    role="sink",
+    examples=(
+        "cat access-log | grep ply | write ply.log",
+        "follow app.log | grep ERROR | write -a errors.log",
+    ),
+)
+@coroutine
+def write(
+    *,
+    path: Annotated[str, Arg("file to write (created or replaced)", metavar="FILE")],
+    append: Annotated[bool, Opt("-a", "append instead of replacing")] = False,
+    ctx: RunContext,
+) -> Target:
+    """Write items to a file (lines as they are, records as key=value lines)."""
+    try:
+        out = open(path, "ab" if append else "wb")
+    except OSError as exc:
+        raise SinkError(f"{path}: {exc.strerror or exc}") from exc
+    try:
+        yield from _write_batches(out, flush=ctx.live)
+    except OSError as exc:
+        raise SinkError(f"{path}: {exc.strerror or exc}") from exc
+    finally:
+        out.close()
+
+
+@stage(
+    "count",
+    role="sink",
+    examples=("cat access-log | grep -i python | count",),
+)
+@coroutine
+def count(*, ctx: RunContext) -> Target:
+    """Count the items and print the number at the end."""
+    total = 0
+    try:
+        while True:
+            total += batch_len((yield))
+    finally:
+        ctx.stdout.write(b"%d\n" % total)
+        ctx.stdout.flush()
+
+
+@stage("null", role="sink", examples=("cat big.log | grep foo | null",))
+@coroutine
+def null() -> Target:
+    """Discard everything (for timing a pipeline)."""
+    while True:
+        yield

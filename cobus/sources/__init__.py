@@ -1,0 +1,1 @@
+"""Sources stages; each module registers its stages with @stage."""

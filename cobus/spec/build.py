@@ -1,0 +1,105 @@
+"""Build: turn a validated graph into wired coroutines and source tasks.
+
+This is the only step that opens files or starts anything: each factory is
+called with its target first and its bound parameters. A node read by several
+consumers gets a :func:`~cobus.core.broadcast`; a node fed by several inputs
+gets one :func:`~cobus.core.fan_in` inlet per input, so it is closed once,
+after the last of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..context import RunContext
+from ..core import Target, broadcast, fan_in
+from .graph import Graph, Node
+
+__all__ = ["Branch", "Built", "build", "build_branch"]
+
+
+@dataclass
+class Branch:
+    """A ``[ sub-pipeline ]`` handed to a stage like ``threaded``.
+
+    ``text`` is the branch as written (a worker process rebuilds it from
+    there); :meth:`build` wires it in this process in front of ``target``.
+    """
+
+    graph: Graph
+    text: str
+    ctx: RunContext
+
+    def build(self, target: Target | None) -> Target:
+        return build_branch(self.graph, target, self.ctx)
+
+
+@dataclass
+class Built:
+    """A wired pipeline: one task per source, ready for the kernel."""
+
+    tasks: list[tuple[str, Iterator[Any]]] = field(default_factory=list)
+    #: The targets the sources push into: closed again after the run, in case
+    #: a source task never started (closing twice is harmless).
+    targets: list[Target] = field(default_factory=list)
+
+
+def _call(node: Node, target: Target | None, ctx: RunContext) -> Any:
+    kwargs = dict(node.params)
+    if node.spec.wants_ctx:
+        kwargs["ctx"] = ctx
+    if node.spec.branches is not None:
+        kwargs[node.spec.branches] = [Branch(g, g.text, ctx) for g in node.branches]
+    if node.is_sink and not node.branches:
+        return node.spec.factory(**kwargs)
+    return node.spec.factory(target, **kwargs)
+
+
+def _wire(
+    graph: Graph, ctx: RunContext, outside: Target | None, given: dict[int, Any] | None = None
+) -> dict[int, list[Any]]:
+    """Build every node from the sinks up; return each node's entry points.
+
+    ``given`` collects the target each node was built with.
+    """
+    entries: dict[int, list[Any]] = {}
+    taken: dict[int, int] = {}
+    external: list[Target] = []
+    if outside is not None and graph.outputs:
+        external = [outside] if len(graph.outputs) == 1 else fan_in(outside, len(graph.outputs))
+
+    def entry_for(consumer: Node) -> Any:
+        i = taken.get(consumer.id, 0)
+        taken[consumer.id] = i + 1
+        return entries[consumer.id][i]
+
+    for node in reversed(graph.nodes):
+        targets = [entry_for(c) for c in graph.consumers(node.id)]
+        if node.id in graph.outputs:
+            targets.append(external[graph.outputs.index(node.id)])
+        target = None if not targets else targets[0] if len(targets) == 1 else broadcast(targets)
+        if given is not None:
+            given[node.id] = target
+        built = _call(node, target, ctx)
+        n_in = max(1, len(node.inputs))
+        entries[node.id] = [built] if n_in == 1 else fan_in(built, n_in)
+    return entries
+
+
+def build(graph: Graph, ctx: RunContext) -> Built:
+    """Wire a whole pipeline; its sources become tasks."""
+    given: dict[int, Any] = {}
+    entries = _wire(graph, ctx, None, given)
+    sources = graph.sources
+    return Built([(n.text, entries[n.id][0]) for n in sources], [given[n.id] for n in sources])
+
+
+def build_branch(graph: Graph, target: Target | None, ctx: RunContext) -> Target:
+    """Wire a branch graph in front of ``target``; return its entry coroutine."""
+    entries = _wire(graph, ctx, target)
+    heads = [n for n in graph.nodes if not n.inputs]
+    if len(heads) == 1:
+        return entries[heads[0].id][0]
+    return broadcast([entries[h.id][0] for h in heads])

@@ -1,0 +1,236 @@
+"""The one AST of a pipeline: a graph of validated stage nodes.
+
+Inline text and TOML files both end here. :func:`lower` walks a parsed
+:class:`~cobus.spec.parse.Pipeline`, looks every stage up in the registry,
+binds its words to typed parameters, checks that the kind of data arriving
+(lines, records, events) is what the stage takes, and adds nodes to a
+:class:`GraphBuilder`. ``broadcast [a] [b]`` becomes a node with one consumer
+per branch; branches that do not end in a sink flow into the next stage
+(fan-in). A pipeline whose end is not a sink gets an implicit ``print``.
+Nothing is opened or started here: ``cobus check`` and ``explain`` stop here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import SpecError
+from ..registry import ANY, SAME, Registry, StageSpec, Word
+from .parse import Pipeline, Stage
+
+__all__ = ["Graph", "GraphBuilder", "Node", "lower_text"]
+
+
+@dataclass
+class Node:
+    """One stage of the wired graph."""
+
+    id: int
+    spec: StageSpec
+    params: dict[str, Any]
+    inputs: list[int]
+    text: str = ""
+    label: str = ""
+    #: Sub-graphs of a stage that takes ``[ ... ]`` (threaded, parallel ...).
+    branches: list[Graph] = field(default_factory=list)
+    input_kind: str = ANY
+    output_kind: str | None = None
+    implicit: bool = False
+    #: Set when the builder fused this node with the next (explain shows it).
+    fused: str = ""
+
+    @property
+    def is_sink(self) -> bool:
+        return self.output_kind is None
+
+
+@dataclass
+class Graph:
+    """Nodes in topological order (every input comes before its consumer)."""
+
+    nodes: list[Node]
+    #: For a branch graph: the nodes whose output leaves the branch.
+    outputs: list[int] = field(default_factory=list)
+    #: For a branch graph: the kind of data fed into it.
+    input_kind: str | None = None
+    #: For a branch graph: its text as written.
+    text: str = ""
+
+    def node(self, node_id: int) -> Node:
+        return next(n for n in self.nodes if n.id == node_id)
+
+    def consumers(self, node_id: int) -> list[Node]:
+        return [n for n in self.nodes if node_id in n.inputs]
+
+    @property
+    def sources(self) -> list[Node]:
+        return [n for n in self.nodes if n.spec.role == "source"]
+
+    def output_kind(self) -> str | None:
+        kinds = {self.node(i).output_kind for i in self.outputs}
+        return kinds.pop() if len(kinds) == 1 else (ANY if kinds else None)
+
+
+class GraphBuilder:
+    """Collects nodes while pipelines are lowered into one graph."""
+
+    def __init__(self, registry: Registry, *, where: str | None = None) -> None:
+        self.registry = registry
+        self.nodes: list[Node] = []
+        self.where = where
+
+    def _error(self, exc: SpecError, text: str, word: Word) -> SpecError:
+        exc.where = exc.where or self.where
+        if exc.text == "" or exc.text is None:
+            if exc.column is None:
+                exc.column, exc.width = word.column, word.width
+            exc.text = text
+        return exc
+
+    def lower(
+        self,
+        pipeline: Pipeline,
+        inputs: list[int],
+        *,
+        fed: str | None = None,
+    ) -> list[int]:
+        """Add a pipeline's stages fed by ``inputs``; return the nodes whose output goes on.
+
+        ``fed`` is the kind of data entering a branch of a stage like
+        ``threaded`` (its first stage has no input node but is not a source).
+        """
+        current = list(inputs)
+        kind = fed
+        for i, st in enumerate(pipeline.stages):
+            if i > 0 and not current:
+                prev = pipeline.stages[i - 1]
+                raise self._error(
+                    SpecError(
+                        f"nothing flows into {st.name.text}: {prev.name.text} ends the pipeline"
+                        " (it is a sink)"
+                    ),
+                    pipeline.text,
+                    st.name,
+                )
+            if st.name.text == "broadcast":
+                current, kind = self._broadcast(st, current, kind, fed if i == 0 else None)
+                continue
+            node = self._node(st, current, kind, source=not current and fed is None)
+            current = [] if node.is_sink else [node.id]
+            kind = node.output_kind
+        return current
+
+    def _broadcast(
+        self, st: Stage, current: list[int], kind: str | None, fed: str | None
+    ) -> tuple[list[int], str | None]:
+        if st.words or not st.branches:
+            raise self._error(
+                SpecError("broadcast takes only [ branches ]: broadcast [grep a] [grep b]"),
+                st.text,
+                st.words[0] if st.words else st.name,
+            )
+        feed: list[int] = []
+        if current or fed is not None:
+            node = self._node(st, current, kind, source=False, with_branches=False)
+            feed = [node.id]
+        tails: list[int] = []
+        kinds: set[str | None] = set()
+        for branch in st.branches:
+            out = self.lower(branch, feed)
+            tails += out
+            kinds |= {self.node(t).output_kind for t in out}
+        if len(kinds) > 1:
+            raise self._error(
+                SpecError(
+                    "the branches of broadcast send different kinds of data"
+                    f" ({', '.join(sorted(map(str, kinds)))}) into one stage"
+                ),
+                st.text,
+                st.name,
+            )
+        return tails, (kinds.pop() if kinds else None)
+
+    def node(self, node_id: int) -> Node:
+        return next(n for n in self.nodes if n.id == node_id)
+
+    def _node(
+        self,
+        st: Stage,
+        inputs: list[int],
+        kind: str | None,
+        *,
+        source: bool,
+        with_branches: bool = True,
+    ) -> Node:
+        try:
+            spec = self.registry.lookup(st.name.text, source=source)
+        except SpecError as exc:
+            raise self._error(exc, st.text, st.name) from None
+        try:
+            params = spec.bind(st.words)
+        except SpecError as exc:
+            raise self._error(exc, st.text, st.name) from None
+        if kind is not None and kind != ANY and spec.consumes not in (ANY, kind):
+            raise self._error(
+                SpecError(f"{spec.name} takes {spec.consumes}, but {kind} arrive here"),
+                st.text,
+                st.name,
+            )
+        node = Node(
+            id=len(self.nodes),
+            spec=spec,
+            params=params,
+            inputs=list(inputs),
+            text=st.source_text(),
+            input_kind=kind or ANY,
+        )
+        self.nodes.append(node)
+        out: str | None
+        if spec.role == "sink":
+            out = None
+        elif spec.produces == SAME:
+            out = kind or ANY
+        else:
+            out = spec.produces
+        if with_branches and st.branches:
+            if spec.branches is None:
+                raise self._error(SpecError(f"{spec.name} takes no [ branches ]"), st.text, st.name)
+            for branch in st.branches:
+                sub = GraphBuilder(self.registry, where=self.where)
+                tails = sub.lower(branch, [], fed=kind or ANY)
+                graph = Graph(sub.nodes, outputs=tails, input_kind=kind or ANY, text=branch.source_text())
+                node.branches.append(graph)
+            outs = {g.output_kind() for g in node.branches}
+            out = None if outs == {None} else next(k for k in outs if k is not None)
+        elif spec.branches is not None:
+            raise self._error(SpecError(f"{spec.name} needs a [ sub-pipeline ]"), st.text, st.name)
+        node.output_kind = out
+        return node
+
+    def finish(self, tails: list[int], *, implicit_sink: str = "print") -> Graph:
+        """Close the graph: outputs that go nowhere end in an implicit ``print``."""
+        if tails:
+            spec = self.registry.lookup(implicit_sink, source=False)
+            kinds = {self.node(t).output_kind for t in tails}
+            self.nodes.append(
+                Node(
+                    id=len(self.nodes),
+                    spec=spec,
+                    params=spec.bind(()),
+                    inputs=list(tails),
+                    text=implicit_sink,
+                    input_kind=(kinds.pop() if len(kinds) == 1 else None) or ANY,
+                    implicit=True,
+                )
+            )
+        if not any(n.spec.role == "source" for n in self.nodes):
+            raise SpecError("the pipeline has no source", where=self.where)
+        return Graph(self.nodes)
+
+
+def lower_text(pipeline: Pipeline, registry: Registry) -> Graph:
+    """Validate an inline pipeline into a graph."""
+    builder = GraphBuilder(registry)
+    tails = builder.lower(pipeline, [])
+    return builder.finish(tails)

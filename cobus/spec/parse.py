@@ -1,0 +1,168 @@
+"""The inline pipeline language: text -> a tree of stages, with columns.
+
+    pipeline := stage ( "|" stage )*
+    stage    := NAME ( WORD | "[" pipeline "]" )*
+
+Words are shell-like: single or double quotes group (and may stand inside a
+word, as in ``direction="North Bound"``), a backslash escapes the next
+character outside single quotes. ``|``, ``[`` and ``]`` are operators unless
+quoted. Every node keeps the column of its text so errors can point at it.
+This module knows the syntax only; what the names mean is for the registry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import SpecError
+from ..registry import Word
+
+__all__ = ["Pipeline", "Stage", "parse", "tokenize"]
+
+_OPERATORS = "|[]"
+
+
+@dataclass(frozen=True)
+class Token:
+    kind: str  # "word", "|", "[", "]", "end"
+    word: Word
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage as written: its name, its words, its ``[ ... ]`` branches."""
+
+    name: Word
+    words: tuple[Word, ...]
+    branches: tuple[Pipeline, ...]
+    text: str
+
+    def source_text(self) -> str:
+        """The stage's own text, as written (branches included)."""
+        end = self.name.column + self.name.width
+        for w in self.words:
+            end = max(end, w.column + w.width)
+        for b in self.branches:
+            end = max(end, b.end + 1)
+        return self.text[self.name.column : end]
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    stages: tuple[Stage, ...]
+    text: str
+    start: int
+    end: int
+
+    def source_text(self) -> str:
+        return self.text[self.start : self.end].strip()
+
+
+def tokenize(text: str) -> list[Token]:
+    """Split pipeline text into words and operators, keeping columns."""
+    tokens: list[Token] = []
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c.isspace():
+            i += 1
+            continue
+        if c in _OPERATORS:
+            tokens.append(Token(c, Word(c, i, 1)))
+            i += 1
+            continue
+        start = i
+        out: list[str] = []
+        quoted = c in "'\""
+        while i < n and not text[i].isspace() and text[i] not in _OPERATORS:
+            c = text[i]
+            if c in "'\"":
+                close = text.find(c, i + 1)
+                while c == '"' and close > 0 and text[close - 1] == "\\":
+                    close = text.find(c, close + 1)
+                if close < 0:
+                    raise SpecError("unclosed quote", text=text, column=i)
+                body = text[i + 1 : close]
+                out.append(body.replace('\\"', '"') if c == '"' else body)
+                i = close + 1
+            elif c == "\\" and i + 1 < n:
+                out.append(text[i + 1])
+                i += 2
+            else:
+                out.append(c)
+                i += 1
+        tokens.append(Token("word", Word("".join(out), start, i - start, quoted)))
+    tokens.append(Token("end", Word("", n, 1)))
+    return tokens
+
+
+class _Parser:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.tokens = tokenize(text)
+        self.pos = 0
+
+    def peek(self) -> Token:
+        return self.tokens[self.pos]
+
+    def take(self) -> Token:
+        tok = self.tokens[self.pos]
+        self.pos += 1
+        return tok
+
+    def fail(self, message: str, tok: Token) -> SpecError:
+        return SpecError(message, text=self.text, column=tok.word.column, width=tok.word.width)
+
+    def pipeline(self, closing: Token | None) -> Pipeline:
+        start = self.peek().word.column
+        stages = [self.stage(closing)]
+        while self.peek().kind == "|":
+            bar = self.take()
+            if self.peek().kind != "word":
+                raise self.fail("a stage name must follow '|'", bar)
+            stages.append(self.stage(closing))
+        end = self.peek().word.column
+        return Pipeline(tuple(stages), self.text, start, end)
+
+    def stage(self, closing: Token | None) -> Stage:
+        tok = self.take()
+        if tok.kind != "word":
+            if tok.kind == "end":
+                what = "an empty branch '[ ]'" if closing else "an empty pipeline"
+                raise self.fail(f"expected a stage name, found {what}", closing or tok)
+            raise self.fail(f"expected a stage name, found {tok.word.text!r}", tok)
+        if tok.word.quoted:
+            raise self.fail("a stage name cannot be quoted", tok)
+        words: list[Word] = []
+        branches: list[Pipeline] = []
+        while True:
+            nxt = self.peek()
+            if nxt.kind == "word":
+                words.append(self.take().word)
+            elif nxt.kind == "[":
+                opening = self.take()
+                if self.peek().kind == "]":
+                    raise self.fail("empty branch '[ ]'", opening)
+                branch = self.pipeline(opening)
+                end = self.peek()
+                if end.kind != "]":
+                    raise self.fail("unbalanced '[': no matching ']'", opening)
+                self.take()
+                branches.append(branch)
+            else:
+                break
+        return Stage(tok.word, tuple(words), tuple(branches), self.text)
+
+
+def parse(text: str) -> Pipeline:
+    """Parse inline pipeline text, or raise SpecError pointing at the culprit."""
+    parser = _Parser(text)
+    if parser.peek().kind == "end":
+        raise SpecError("the pipeline is empty", text=text, column=0)
+    pipeline = parser.pipeline(None)
+    tok = parser.peek()
+    if tok.kind == "]":
+        raise parser.fail("unbalanced ']': no '[' opens it", tok)
+    if tok.kind != "end":  # pragma: no cover - the grammar leaves nothing else
+        raise parser.fail(f"unexpected {tok.word.text!r}", tok)
+    return pipeline

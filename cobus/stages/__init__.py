@@ -1,0 +1,1 @@
+"""Stages stages; each module registers its stages with @stage."""
