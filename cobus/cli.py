@@ -73,6 +73,15 @@ def _silence_stdout() -> None:
         pass
 
 
+def _caused_by_closed_stdout(exc: BaseException | None) -> bool:
+    """A reader of stdout went away (``| head``), perhaps wrapped by the kernel."""
+    while exc is not None:
+        if isinstance(exc, BrokenPipeError):
+            return True
+        exc = exc.__cause__
+    return False
+
+
 @contextmanager
 def _guard(debug: bool) -> Iterator[None]:
     """The one place where exceptions become exit codes."""
@@ -88,7 +97,7 @@ def _guard(debug: bool) -> Iterator[None]:
     except click.exceptions.Exit:
         raise
     except Exception as exc:
-        if isinstance(exc, OSError) and exc.errno == 32:
+        if _caused_by_closed_stdout(exc):
             _silence_stdout()
         else:
             code = _report(_stderr(), exc, debug=debug)

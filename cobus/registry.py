@@ -184,7 +184,7 @@ class StageSpec:
             w = words[i]
             i += 1
             text = w.text
-            if w.quoted or only_positional or not text.startswith("-") or _is_number(text):
+            if w.quoted or only_positional or not text.startswith("-") or text == "-" or _is_number(text):
                 key, eq, value = text.partition("=")
                 p = self.param(key) if (eq and not w.quoted and key.isidentifier()) else None
                 if p is not None and not p.variadic:

@@ -8,6 +8,7 @@ exactly once, and stdout is flushed.
 from __future__ import annotations
 
 from .context import RunContext
+from .kernel import Kernel
 from .spec import Graph, load
 from .spec.build import build
 
@@ -16,11 +17,6 @@ __all__ = ["run"]
 
 def run(pipeline: str | Graph, ctx: RunContext | None = None) -> None:
     """Run a pipeline given as text, a ``.toml`` path or a validated graph."""
-    try:
-        from .kernel import Kernel
-    except ImportError:  # TEMPORARY until the kernel lands
-        Kernel = _Sequential  # type: ignore[misc,assignment]
-
     graph = load(pipeline) if isinstance(pipeline, str) else pipeline
     ctx = ctx or RunContext()
     built = build(graph, ctx)
@@ -38,19 +34,3 @@ def run(pipeline: str | Graph, ctx: RunContext | None = None) -> None:
             for cleanup in reversed(ctx.cleanups):
                 cleanup()
             ctx.stdout.flush()
-
-
-class _Sequential:  # TEMPORARY
-    def __init__(self) -> None:
-        self.tasks: list = []
-
-    def spawn(self, task, name=""):  # type: ignore[no-untyped-def]
-        self.tasks.append(task)
-
-    def run(self) -> None:
-        for t in self.tasks:
-            for _ in t:
-                pass
-
-    def close(self) -> None:
-        pass

@@ -11,18 +11,22 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import io
 import lzma
 import os
+import stat
 import sys
+import zlib
 from collections.abc import Callable, Iterator
 from typing import IO, Annotated, Any
 
 from ..context import RunContext
 from ..core import LINES, Done, Target
 from ..errors import SourceError
+from ..kernel import ReadWait
 from ..registry import Arg, stage
 
-__all__ = ["blocks_of", "cat", "open_input", "read_blocks"]
+__all__ = ["LineSplitter", "blocks_of", "cat", "open_input", "read_blocks"]
 
 BLOCK_SIZE = 1 << 20
 
@@ -36,7 +40,10 @@ _OPENERS: dict[str, Callable[[str], Any]] = {
 def open_input(path: str) -> IO[bytes]:
     """Open a file for reading bytes (decompressing by suffix); ``-`` is stdin."""
     if path == "-":
-        return open(sys.stdin.fileno(), "rb", buffering=0, closefd=False)
+        try:
+            return open(sys.stdin.fileno(), "rb", buffering=0, closefd=False)
+        except (OSError, ValueError, io.UnsupportedOperation):
+            return sys.stdin.buffer  # not a real file (a test runner's stdin)
     opener = _OPENERS.get(os.path.splitext(path)[1].lower())
     try:
         if opener is not None:
@@ -53,7 +60,7 @@ def read_blocks(stream: IO[bytes], path: str, size: int = BLOCK_SIZE) -> Iterato
     while True:
         try:
             chunk = read(size)
-        except (OSError, EOFError, lzma.LZMAError) as exc:
+        except (OSError, EOFError, lzma.LZMAError, zlib.error) as exc:
             reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
             raise SourceError(f"{path}: {reason}") from exc
         if not chunk:
@@ -61,30 +68,53 @@ def read_blocks(stream: IO[bytes], path: str, size: int = BLOCK_SIZE) -> Iterato
         yield chunk
 
 
-def blocks_of(chunks: Iterator[bytes]) -> Iterator[bytes]:
-    """Blocks of whole lines from raw chunks; a last line without newline gets one.
+class LineSplitter:
+    """Cuts raw chunks into blocks of whole lines.
 
-    Discussion: the tail after a block's last newline is carried as a list of
+    Discussion: the tail after a chunk's last newline is carried as a list of
     pieces and joined only when its newline arrives, so a 1 GB line is copied
-    once, not once per block.
+    once, not once per chunk.
     """
-    carry: list[bytes] = []
-    for chunk in chunks:
+
+    def __init__(self) -> None:
+        self._carry: list[bytes] = []
+
+    def feed(self, chunk: bytes) -> bytes:
+        """The whole lines completed by ``chunk`` (maybe ``b""``)."""
         cut = chunk.rfind(b"\n") + 1
         if cut == 0:
-            carry.append(chunk)
-            continue
-        if carry:
-            carry.append(chunk[:cut])
-            yield b"".join(carry)
-            carry = []
+            self._carry.append(chunk)
+            return b""
+        if self._carry:
+            self._carry.append(chunk[:cut])
+            block = b"".join(self._carry)
+            self._carry = []
         else:
-            yield chunk if cut == len(chunk) else chunk[:cut]
+            block = chunk if cut == len(chunk) else chunk[:cut]
         if cut < len(chunk):
-            carry.append(chunk[cut:])
-    if carry:
-        carry.append(b"\n")
-        yield b"".join(carry)
+            self._carry.append(chunk[cut:])
+        return block
+
+    def flush(self) -> bytes:
+        """The held partial line, given the newline it lacks (or ``b""``)."""
+        if not self._carry:
+            return b""
+        self._carry.append(b"\n")
+        block = b"".join(self._carry)
+        self._carry = []
+        return block
+
+
+def blocks_of(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """Blocks of whole lines from raw chunks; a last line without newline gets one."""
+    lines = LineSplitter()
+    for chunk in chunks:
+        block = lines.feed(chunk)
+        if block:
+            yield block
+    tail = lines.flush()
+    if tail:
+        yield tail
 
 
 @stage(
@@ -107,17 +137,37 @@ def cat(
     return _cat(target, files)
 
 
+def _waits(stream: IO[bytes]) -> bool:
+    """True for a pipe, socket or terminal: wait until readable, never block the kernel."""
+    try:
+        return not stat.S_ISREG(os.fstat(stream.fileno()).st_mode)
+    except (OSError, ValueError, io.UnsupportedOperation):
+        return False
+
+
 def _cat(target: Target, files: list[str]) -> Iterator[object]:
     try:
         for path in files:
             stream = open_input(path)
             try:
-                for block in blocks_of(read_blocks(stream, path)):
-                    target.send(block)
+                chunks = read_blocks(stream, path)
+                lines = LineSplitter()
+                wait = _waits(stream)
+                while True:
+                    if wait:
+                        yield ReadWait(stream)
+                    chunk = next(chunks, None)
+                    if chunk is None:
+                        break
+                    block = lines.feed(chunk)
+                    if block:
+                        target.send(block)
+                tail = lines.flush()
+                if tail:
+                    target.send(tail)
             finally:
                 stream.close()
     except Done:
         return
     finally:
         target.close()
-    yield from ()

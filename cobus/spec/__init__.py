@@ -12,11 +12,11 @@ from typing import Any
 
 from ..errors import SpecError
 from ..registry import Registry, registry
-from .graph import Graph, Node, lower_text
+from .graph import Graph, GraphBuilder, Node, lower_text
 from .parse import parse
 from .toml import lower_toml
 
-__all__ = ["Graph", "Node", "fuse", "is_pipeline_file", "load"]
+__all__ = ["Graph", "Node", "fuse", "is_pipeline_file", "load", "load_branch"]
 
 
 def is_pipeline_file(arg: str) -> bool:
@@ -39,6 +39,14 @@ def load(arg: str, reg: Registry | None = None) -> Graph:
     else:
         graph = lower_text(parse(arg), reg)
     return fuse(graph, reg)
+
+
+def load_branch(text: str, kind: str, reg: Registry | None = None) -> Graph:
+    """Validate a ``[ branch ]``'s text fed with ``kind`` data (a worker rebuilds it so)."""
+    reg = (reg or registry).load()
+    builder = GraphBuilder(reg)
+    tails = builder.lower(parse(text), [], fed=kind)
+    return fuse(Graph(builder.nodes, outputs=tails, input_kind=kind, text=text), reg)
 
 
 def fuse(graph: Graph, reg: Registry) -> Graph:

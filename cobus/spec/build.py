@@ -9,7 +9,7 @@ after the last of them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,7 +40,7 @@ class Branch:
 class Built:
     """A wired pipeline: one task per source, ready for the kernel."""
 
-    tasks: list[tuple[str, Iterator[Any]]] = field(default_factory=list)
+    tasks: list[tuple[str, Generator[Any, Any, Any]]] = field(default_factory=list)
     #: The targets the sources push into: closed again after the run, in case
     #: a source task never started (closing twice is harmless).
     targets: list[Target] = field(default_factory=list)

@@ -101,7 +101,8 @@ class GraphBuilder:
         ``threaded`` (its first stage has no input node but is not a source).
         """
         current = list(inputs)
-        kind = fed
+        kinds = {self.node(i).output_kind for i in inputs}
+        kind = fed if fed is not None else (kinds.pop() if len(kinds) == 1 else None)
         for i, st in enumerate(pipeline.stages):
             if i > 0 and not current:
                 prev = pipeline.stages[i - 1]

@@ -100,8 +100,9 @@ def lower_toml(source: str, path: str, registry: Registry) -> Graph:
                 inputs += tails[src]
                 used.add(src)
             builder.where = where
+            first = len(builder.nodes)
             tails[name] = builder.lower(parse(text), inputs)
-            for i in tails[name]:
-                builder.node(i).label = name
+            if len(builder.nodes) > first:
+                builder.nodes[first].label = name
     builder.where = path
     return builder.finish([i for name, t in tails.items() if name not in used for i in t])

@@ -1,0 +1,92 @@
+"""grep: block-wise search must select exactly the lines GNU grep selects."""
+
+from __future__ import annotations
+
+import random
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from util import collect
+
+from cobus.stages.grep import grep
+
+TRICKY = (
+    b"python is here\n"
+    b"no match\r\n"
+    b"\xff\xfe invalid utf8 python \x00 nul\n"
+    b"\n"
+    b"Python capital\n"
+    b"pythonic word\n"
+    b"ends with python\n"
+    b"a\tb python\tc\r\n"
+)
+
+
+def run_grep(block: bytes, pattern: str, **flags: bool) -> bytes:
+    out: list[bytes] = []
+    g = grep(collect(out), pattern=pattern, **flags)
+    g.send(block)
+    g.close()
+    return b"".join(out)
+
+
+def gnu(block: bytes, args: list[str], tmp_path: Path) -> bytes:
+    f = tmp_path / "in"
+    f.write_bytes(block)
+    # The C locale: bytes semantics, as cobus has (``.`` matches any byte).
+    env = {"LC_ALL": "C", "PATH": "/usr/bin:/bin"}
+    done = subprocess.run(["grep", "-a", *args, str(f)], capture_output=True, check=False, env=env)
+    return done.stdout
+
+
+needs_grep = pytest.mark.skipif(shutil.which("grep") is None, reason="GNU grep not installed")
+
+
+@needs_grep
+@pytest.mark.parametrize(
+    ("pattern", "flags", "grep_args"),
+    [
+        ("python", {}, ["-F", "python"]),
+        ("python", {"ignore_case": True}, ["-i", "-F", "python"]),
+        ("python", {"invert": True}, ["-v", "-F", "python"]),
+        ("python", {"word": True}, ["-w", "python"]),
+        ("^python", {}, ["-E", "^python"]),
+        ("python$", {}, ["-E", "python$"]),
+        ("^$", {}, ["-E", "^$"]),
+        ("py.*on", {}, ["-E", "py.*on"]),
+        ("a\\sb", {}, ["-P", "a\\sb"]),
+        ("no|capital", {}, ["-E", "no|capital"]),
+        ("x*", {}, ["-E", "x*"]),
+        ("[.]", {"fixed": True}, ["-F", "[.]"]),
+        ("\\s+$", {}, ["-P", "\\s+$"]),
+    ],
+)
+def test_matches_gnu_grep(tmp_path: Path, pattern: str, flags: dict[str, bool], grep_args: list[str]) -> None:
+    assert run_grep(TRICKY, pattern, **flags) == gnu(TRICKY, grep_args, tmp_path)
+
+
+def test_a_match_across_a_newline_does_not_select_the_line() -> None:
+    # \s matches the newline after "one"; the line "one" alone has no "one\sb".
+    assert run_grep(b"one\nb two\none b\n", "one\\sb") == b"one b\n"
+
+
+@needs_grep
+def test_random_lines_against_gnu_grep(tmp_path: Path) -> None:
+    rng = random.Random(7)
+    alphabet = b"ab \t\r\xff"
+    lines = [bytes(rng.choice(alphabet) for _ in range(rng.randrange(0, 12))) + b"\n" for _ in range(3000)]
+    block = b"".join(lines)
+    cases = [("ab", ["-F", "ab"]), ("a b", ["-F", "a b"]), ("^b+$", ["-E", "^b+$"]), ("a.a", ["-E", "a.a"])]
+    for pattern, args in cases:
+        assert run_grep(block, pattern) == gnu(block, args, tmp_path), pattern
+        assert run_grep(block, pattern, invert=True) == gnu(block, ["-v", *args], tmp_path), pattern
+
+
+def test_empty_output_sends_nothing() -> None:
+    out: list[bytes] = []
+    g = grep(collect(out), pattern="zzz")
+    g.send(b"a\nb\n")
+    g.close()
+    assert out == []
