@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import time
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -127,27 +128,44 @@ _debug_option = click.option("--debug", is_flag=True, help="Show tracebacks for 
 
 @main.command()
 @click.argument("pipeline", nargs=-1, required=True)
-@click.option("-q", "--quiet", is_flag=True, help="No progress or notices on stderr.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or notices on stderr.")
+@click.option("--stats", is_flag=True, help="At the end, show items and time per stage on stderr.")
 @_debug_option
-def run(pipeline: tuple[str, ...], quiet: bool, debug: bool) -> None:
+def run(pipeline: tuple[str, ...], quiet: bool, stats: bool, debug: bool) -> None:
     """Run PIPELINE: inline text such as 'cat log | grep x | print', or a .toml file."""
+    from .progress import stats_table
     from .runner import run as run_pipeline
     from .spec import load
 
     with _guard(debug):
         graph = load(_pipeline_arg(pipeline))
+        console = _stderr()
         ctx = RunContext(
             stdout=binary_stdout(),
-            console=None if quiet else _stderr(),
+            console=None if quiet else console,
             live=sys.stdout.isatty() or any(n.spec.name in ("follow", "listen") for n in graph.sources),
             quiet=quiet,
             debug=debug,
+            progress=_progress_board(console) if console.is_terminal and not quiet else None,
+            stats=[] if stats else None,
         )
         previous = _install(signal.SIGTERM, _on_sigterm)
+        started = time.perf_counter()
         try:
             run_pipeline(graph, ctx)
         finally:
             _install(signal.SIGTERM, previous)
+            if ctx.progress is not None:
+                ctx.progress.close()
+            if ctx.stats is not None:
+                console.print(stats_table(ctx.stats, time.perf_counter() - started, ctx.stopwatch))
+
+
+def _progress_board(console: Console) -> Any:
+    from .progress import ProgressBoard
+
+    # COBUS_PROGRESS_DELAY: seconds before a bar appears (tests set 0).
+    return ProgressBoard(console, delay=float(os.environ.get("COBUS_PROGRESS_DELAY", "1.0")))
 
 
 def _install(signum: int, handler: Any) -> Any:

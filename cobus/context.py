@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from .progress import NO_TRACKER, ProgressBoard, StageStats, Stopwatch, Tracker
+
 __all__ = ["RunContext", "binary_stdout"]
 
 
@@ -46,6 +48,15 @@ class RunContext:
     debug: bool = False
     #: Callables run after the pipeline ended, in reverse order (close files ...).
     cleanups: list[Callable[[], None]] = field(default_factory=list)
+    #: Progress bars on stderr (None: off, as when stderr is not a terminal).
+    progress: ProgressBoard | None = None
+    #: With ``--stats``: one entry per stage, filled while the pipeline runs.
+    stats: list[StageStats] | None = None
+    stopwatch: Stopwatch = field(default_factory=Stopwatch)
+
+    def track(self, description: str, total: int | None) -> Tracker:
+        """A progress tracker for one input (a no-op unless progress is shown)."""
+        return self.progress.track(description, total) if self.progress is not None else NO_TRACKER
 
     def warn(self, message: str) -> None:
         """One line on stderr for the user (a truncated file, a skipped document)."""

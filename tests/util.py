@@ -32,7 +32,7 @@ def needs_data(name: str) -> Path:
 
 def run_cobus(args: Sequence[str], **kwargs: Any) -> subprocess.CompletedProcess[bytes]:
     """Run ``python -m cobus ARGS`` as a real process."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **kwargs.pop("env", {})}
     kwargs.setdefault("timeout", 60)
     return subprocess.run(
         [sys.executable, "-m", "cobus", *args], capture_output=True, env=env, check=False, **kwargs

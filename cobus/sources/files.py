@@ -24,34 +24,80 @@ from ..context import RunContext
 from ..core import LINES, Done, Target
 from ..errors import SourceError
 from ..kernel import ReadWait
+from ..progress import NO_TRACKER
 from ..registry import Arg, stage
 
-__all__ = ["LineSplitter", "blocks_of", "cat", "open_input", "read_blocks"]
+__all__ = ["Input", "LineSplitter", "blocks_of", "cat", "open_input", "read_blocks"]
 
 BLOCK_SIZE = 1 << 20
 
-_OPENERS: dict[str, Callable[[str], Any]] = {
-    ".gz": lambda p: gzip.open(p, "rb"),
-    ".bz2": lambda p: bz2.open(p, "rb"),
-    ".xz": lambda p: lzma.open(p, "rb"),
+_DECOMPRESSORS: dict[str, Callable[[IO[bytes]], Any]] = {
+    ".gz": lambda raw: gzip.GzipFile(fileobj=raw, mode="rb"),
+    ".bz2": lambda raw: bz2.BZ2File(raw, "rb"),
+    ".xz": lambda raw: lzma.LZMAFile(raw, "rb"),
 }
 
 
-def open_input(path: str) -> IO[bytes]:
+class Input:
+    """An opened input: ``stream`` to read (decompressed), ``raw`` the file under it.
+
+    The position of ``raw`` is the progress through a compressed file.
+    """
+
+    def __init__(self, path: str, stream: IO[bytes], raw: IO[bytes]) -> None:
+        self.path = path
+        self.stream = stream
+        self.raw = raw
+
+    def size(self) -> int | None:
+        """The size in bytes of a regular file, else None."""
+        try:
+            st = os.fstat(self.raw.fileno())
+        except (OSError, ValueError, io.UnsupportedOperation):
+            return None
+        return st.st_size if stat.S_ISREG(st.st_mode) else None
+
+    def position(self) -> int:
+        try:
+            return self.raw.tell()
+        except (OSError, ValueError):
+            return 0
+
+    def waits(self) -> bool:
+        """True for a pipe, socket or terminal: wait until readable, never block the kernel.
+
+        Regular files and other devices (``/dev/null``) are always readable,
+        and epoll refuses to watch them.
+        """
+        try:
+            fd = self.raw.fileno()
+            mode = os.fstat(fd).st_mode
+            return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or os.isatty(fd)
+        except (OSError, ValueError, io.UnsupportedOperation):
+            return False
+
+    def close(self) -> None:
+        try:
+            self.stream.close()
+        finally:
+            if self.raw is not self.stream:
+                self.raw.close()
+
+
+def open_input(path: str) -> Input:
     """Open a file for reading bytes (decompressing by suffix); ``-`` is stdin."""
     if path == "-":
         try:
-            return open(sys.stdin.fileno(), "rb", buffering=0, closefd=False)
+            raw: IO[bytes] = open(sys.stdin.fileno(), "rb", buffering=0, closefd=False)
         except (OSError, ValueError, io.UnsupportedOperation):
-            return sys.stdin.buffer  # not a real file (a test runner's stdin)
-    opener = _OPENERS.get(os.path.splitext(path)[1].lower())
+            raw = sys.stdin.buffer  # not a real file (a test runner's stdin)
+        return Input(path, raw, raw)
     try:
-        if opener is not None:
-            stream: IO[bytes] = opener(path)
-            return stream
-        return open(path, "rb", buffering=0)
+        raw = open(path, "rb", buffering=0)
     except OSError as exc:
         raise SourceError(f"{path}: {exc.strerror or exc}") from exc
+    wrap = _DECOMPRESSORS.get(os.path.splitext(path)[1].lower())
+    return Input(path, wrap(raw) if wrap else raw, raw)
 
 
 def read_blocks(stream: IO[bytes], path: str, size: int = BLOCK_SIZE) -> Iterator[bytes]:
@@ -134,39 +180,35 @@ def cat(
     ctx: RunContext,
 ) -> Iterator[object]:
     """Read files in order (.gz/.bz2/.xz transparently; - is stdin) as lines."""
-    return _cat(target, files)
+    return _cat(target, files, ctx)
 
 
-def _waits(stream: IO[bytes]) -> bool:
-    """True for a pipe, socket or terminal: wait until readable, never block the kernel."""
-    try:
-        return not stat.S_ISREG(os.fstat(stream.fileno()).st_mode)
-    except (OSError, ValueError, io.UnsupportedOperation):
-        return False
-
-
-def _cat(target: Target, files: list[str]) -> Iterator[object]:
+def _cat(target: Target, files: list[str], ctx: RunContext) -> Iterator[object]:
     try:
         for path in files:
-            stream = open_input(path)
+            source = open_input(path)
+            size = source.size()
+            tracker = ctx.track(os.path.basename(path), size) if size is not None else NO_TRACKER
             try:
-                chunks = read_blocks(stream, path)
+                chunks = read_blocks(source.stream, path)
                 lines = LineSplitter()
-                wait = _waits(stream)
+                wait = source.waits()
                 while True:
                     if wait:
-                        yield ReadWait(stream)
+                        yield ReadWait(source.raw)
                     chunk = next(chunks, None)
                     if chunk is None:
                         break
+                    tracker.update(source.position())
                     block = lines.feed(chunk)
                     if block:
                         target.send(block)
                 tail = lines.flush()
                 if tail:
                     target.send(tail)
+                tracker.finish()
             finally:
-                stream.close()
+                source.close()
     except Done:
         return
     finally:

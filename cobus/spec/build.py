@@ -15,6 +15,7 @@ from typing import Any
 
 from ..context import RunContext
 from ..core import Target, broadcast, fan_in
+from ..progress import Meter, StageStats
 from .graph import Graph, Node
 
 __all__ = ["Branch", "Built", "build", "build_branch"]
@@ -65,6 +66,7 @@ def _wire(
     ``given`` collects the target each node was built with.
     """
     entries: dict[int, list[Any]] = {}
+    metered: dict[int, StageStats] = {}
     taken: dict[int, int] = {}
     external: list[Target] = []
     if outside is not None and graph.outputs:
@@ -83,8 +85,18 @@ def _wire(
         if given is not None:
             given[node.id] = target
         built = _call(node, target, ctx)
+        if ctx.stats is not None:
+            stats = StageStats(node.text)
+            consumers = graph.consumers(node.id)
+            if node.spec.role == "source":
+                stats.feeds = metered.get(consumers[0].id) if consumers else None
+            else:
+                built = Meter(built, stats, ctx.stopwatch)
+            metered[node.id] = stats
         n_in = max(1, len(node.inputs))
         entries[node.id] = [built] if n_in == 1 else fan_in(built, n_in)
+    if ctx.stats is not None:
+        ctx.stats.extend(metered[n.id] for n in graph.nodes)
     return entries
 
 

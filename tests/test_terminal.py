@@ -1,0 +1,62 @@
+"""Terminal behaviour for real: a progress bar under a pseudo-terminal, none when piped."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from pathlib import Path
+
+import pytest
+from util import run_cobus
+
+pexpect = pytest.importorskip("pexpect")
+
+ESCAPE = re.compile(rb"\x1b\[")
+
+
+@pytest.fixture
+def big_log(tmp_path: Path) -> Path:
+    path = tmp_path / "big.log"
+    path.write_bytes(b"python line of a log that is long enough to read a while\n" * 600_000)
+    return path
+
+
+def test_progress_bar_on_a_terminal(big_log: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.log"
+    env = {**os.environ, "COBUS_PROGRESS_DELAY": "0", "COLUMNS": "100", "TERM": "xterm"}
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "cobus", "run", f"cat {big_log} | grep python | write {out}"],
+        env=env,
+        timeout=60,
+    )
+    child.expect(pexpect.EOF)
+    child.close()
+    screen = child.before
+    assert child.exitstatus == 0, screen
+    assert b"big.log" in screen  # the bar's description
+    assert b"MB" in screen  # bytes done / total
+    assert out.stat().st_size == big_log.stat().st_size
+
+
+def test_no_escape_codes_when_piped(big_log: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.log"
+    env = {"COBUS_PROGRESS_DELAY": "0"}
+    done = run_cobus(["run", f"cat {big_log} | grep python | write {out}"], env=env)
+    assert (done.returncode, done.stdout, done.stderr) == (0, b"", b"")
+    bad = run_cobus(["run", "cat x | grpe y"], env=env)
+    assert bad.returncode == 2
+    assert not ESCAPE.search(bad.stderr)
+    assert bad.stderr.startswith(b"cobus: error: unknown stage")
+
+
+def test_errors_are_coloured_on_a_terminal() -> None:
+    child = pexpect.spawn(
+        sys.executable, ["-m", "cobus", "run", "cat x | grpe y"], env={**os.environ, "TERM": "xterm"}
+    )
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 2
+    assert ESCAPE.search(child.before)
+    assert b"did you mean 'grep'" in child.before
