@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from typing import Any, NoReturn
 
 import click
+from click.shell_completion import CompletionItem, get_completion_class
 from rich.console import Console
 from rich.markup import escape
 
@@ -126,8 +127,22 @@ def main() -> None:
 _debug_option = click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
 
 
+def _complete_pipeline(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
+    """Complete the stage name being typed after ``|`` or ``[`` (or at the start)."""
+    cut = max(incomplete.rfind("|"), incomplete.rfind("["))
+    word = incomplete[cut + 1 :].lstrip()
+    if " " in word:
+        return []  # the stage's arguments: let the shell complete file names
+    prefix = incomplete[: len(incomplete) - len(word)]
+    names = registry.load().names()
+    return [CompletionItem(prefix + name) for name in names if name.startswith(word)]
+
+
+_pipeline_argument = click.argument("pipeline", nargs=-1, required=True, shell_complete=_complete_pipeline)
+
+
 @main.command()
-@click.argument("pipeline", nargs=-1, required=True)
+@_pipeline_argument
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or notices on stderr.")
 @click.option("--stats", is_flag=True, help="At the end, show items and time per stage on stderr.")
 @_debug_option
@@ -176,7 +191,7 @@ def _install(signum: int, handler: Any) -> Any:
 
 
 @main.command()
-@click.argument("pipeline", nargs=-1, required=True)
+@_pipeline_argument
 @_debug_option
 def check(pipeline: tuple[str, ...], debug: bool) -> None:
     """Validate PIPELINE without running it (parse and check every stage)."""
@@ -188,7 +203,7 @@ def check(pipeline: tuple[str, ...], debug: bool) -> None:
 
 
 @main.command()
-@click.argument("pipeline", nargs=-1, required=True)
+@_pipeline_argument
 @_debug_option
 def explain(pipeline: tuple[str, ...], debug: bool) -> None:
     """Show how PIPELINE is wired: stages, kinds of data, fan-out, fusions."""
@@ -201,7 +216,13 @@ def explain(pipeline: tuple[str, ...], debug: bool) -> None:
 
 
 @main.command()
-@click.argument("name", required=False)
+@click.argument(
+    "name",
+    required=False,
+    shell_complete=lambda ctx, param, incomplete: [
+        CompletionItem(n) for n in registry.load().names() if n.startswith(incomplete)
+    ],
+)
 def stages(name: str | None) -> None:
     """List every stage, or show the full help of stage NAME."""
     from .explain import stage_help, stages_table
@@ -213,3 +234,18 @@ def stages(name: str | None) -> None:
         else:
             for renderable in stage_help(registry.load(), name):
                 console.print(renderable)
+
+
+@main.command()
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+def completion(shell: str) -> None:
+    """Print the shell completion script for SHELL (stage names included).
+
+    \b
+    bash:  eval "$(cobus completion bash)"     (in ~/.bashrc)
+    zsh:   eval "$(cobus completion zsh)"      (in ~/.zshrc)
+    fish:  cobus completion fish > ~/.config/fish/completions/cobus.fish
+    """
+    cls = get_completion_class(shell)
+    assert cls is not None  # the choice above lists only known shells
+    click.echo(cls(main, {}, "cobus", "_COBUS_COMPLETE").source())

@@ -150,3 +150,21 @@ def test_version_and_help(cli) -> None:
     r = cli("--help")
     assert r.exit_code == 0
     assert "cobus run 'cat access-log | grep python | print'" in r.stdout
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_completion_scripts(cli, shell: str) -> None:
+    r = cli("completion", shell)
+    assert (r.exit_code, r.stderr) == (0, "")
+    assert "_COBUS_COMPLETE" in r.stdout
+
+
+def test_completion_offers_stage_names() -> None:
+    from util import run_cobus
+
+    env = {"_COBUS_COMPLETE": "bash_complete", "COMP_WORDS": "cobus run 'cat x | gr", "COMP_CWORD": "2"}
+    done = run_cobus([], env=env)
+    assert done.returncode == 0
+    assert b"plain,cat x | grep\n" in done.stdout
+    env = {"_COBUS_COMPLETE": "bash_complete", "COMP_WORDS": "cobus stages he", "COMP_CWORD": "2"}
+    assert run_cobus([], env=env).stdout == b"plain,head\n"
