@@ -168,3 +168,10 @@ def test_completion_offers_stage_names() -> None:
     assert b"plain,cat x | grep\n" in done.stdout
     env = {"_COBUS_COMPLETE": "bash_complete", "COMP_WORDS": "cobus stages he", "COMP_CWORD": "2"}
     assert run_cobus([], env=env).stdout == b"plain,head\n"
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 100_000])
+def test_head_counts_exactly(cli, n: int) -> None:
+    r = cli("run", f"cat {LOG} | head {n} | print")
+    assert (r.exit_code, r.stderr) == (0, "")
+    assert r.stdout_bytes == b"".join(LOG.read_bytes().splitlines(keepends=True)[:n])

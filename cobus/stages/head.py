@@ -30,13 +30,15 @@ def head(target: Target, *, n: Annotated[int, Arg("how many items to pass on", m
     """Pass on the first N items (default 10), then stop reading upstream."""
     remaining = n
     try:
-        while remaining > 0:
+        while True:
             batch = yield
+            if remaining <= 0:  # head 0: nothing passes
+                break
             size = batch_len(batch)
-            if size >= remaining:
-                batch = batch_head(batch, remaining)
+            target.send(batch if size < remaining else batch_head(batch, remaining))
             remaining -= size
-            target.send(batch)
+            if remaining <= 0:
+                break
     finally:
         target.close()
     raise Done
