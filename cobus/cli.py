@@ -30,6 +30,9 @@ from .registry import registry
 
 __all__ = ["main"]
 
+#: Sources that never end by themselves.
+_LIVE_SOURCES = frozenset({"follow", "listen"})
+
 EXIT_INTERNAL = 70
 EXIT_SIGINT = 130
 EXIT_SIGTERM = 143
@@ -155,10 +158,12 @@ def run(pipeline: tuple[str, ...], quiet: bool, stats: bool, debug: bool) -> Non
     with _guard(debug):
         graph = load(_pipeline_arg(pipeline))
         console = _stderr()
+        live_source = any(n.spec.name in _LIVE_SOURCES for n in graph.sources)
         ctx = RunContext(
             stdout=binary_stdout(),
             console=None if quiet else console,
-            live=sys.stdout.isatty() or any(n.spec.name in ("follow", "listen") for n in graph.sources),
+            live=sys.stdout.isatty() or live_source,
+            live_source=live_source,
             quiet=quiet,
             debug=debug,
             progress=_progress_board(console) if console.is_terminal and not quiet else None,
@@ -249,3 +254,12 @@ def completion(shell: str) -> None:
     cls = get_completion_class(shell)
     assert cls is not None  # the choice above lists only known shells
     click.echo(cls(main, {}, "cobus", "_COBUS_COMPLETE").source())
+
+
+@main.command(hidden=True, context_settings={"ignore_unknown_options": True, "help_option_names": []})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def worker(args: tuple[str, ...]) -> None:
+    """Run a [ branch ] for a subprocess/parallel stage (started by cobus itself)."""
+    from .worker import worker_main
+
+    sys.exit(worker_main(list(args)))

@@ -44,6 +44,8 @@ class RunContext:
     clock: Callable[[], float] = time.monotonic
     #: Output is read live (a terminal, or a followed source): flush every batch.
     live: bool = False
+    #: A source never ends by itself (follow, listen): aggregates redraw as they go.
+    live_source: bool = False
     quiet: bool = False
     debug: bool = False
     #: Callables run after the pipeline ended, in reverse order (close files ...).

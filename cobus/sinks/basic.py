@@ -1,4 +1,4 @@
-"""The basic sinks: ``print`` (stdout), ``write FILE``, ``count``, ``null``.
+"""The basic sinks: ``print`` (stdout), ``write FILE``, ``null`` (``count`` is in aggregate.py).
 
 Sinks write through plain binary file objects: a block of lines is written as
 it is, so bytes pass through unchanged; other items are written as one
@@ -11,12 +11,12 @@ from __future__ import annotations
 from typing import IO, Annotated
 
 from ..context import RunContext
-from ..core import Target, batch_len, coroutine
+from ..core import Target, coroutine
 from ..errors import SinkError
 from ..formats import item_line
 from ..registry import Arg, Opt, stage
 
-__all__ = ["count", "null", "print_", "write"]
+__all__ = ["null", "print_", "write"]
 
 
 def _write_batches(out: IO[bytes], flush: bool) -> Target:
@@ -72,23 +72,6 @@ def write(
         raise SinkError(f"{path}: {exc.strerror or exc}") from exc
     finally:
         out.close()
-
-
-@stage(
-    "count",
-    role="sink",
-    examples=("cat access-log | grep -i python | count",),
-)
-@coroutine
-def count(*, ctx: RunContext) -> Target:
-    """Count the items and print the number at the end."""
-    total = 0
-    try:
-        while True:
-            total += batch_len((yield))
-    finally:
-        ctx.stdout.write(b"%d\n" % total)
-        ctx.stdout.flush()
 
 
 @stage("null", role="sink", examples=("cat big.log | grep foo | null",))

@@ -1,0 +1,509 @@
+"""Aggregating sinks: ``count [by F,G]``, ``top N F``, ``sum F [by G]``, ``uniq F``.
+
+Each sink tallies the records it receives and hands a :class:`View` (key
+columns, one number per row) to a :class:`Report`, which decides how it
+reaches stdout: a rich table when stdout is a terminal (redrawn in place on a
+live source), tab-separated ``value<TAB>number`` lines when piped (the stable
+form for scripts), or CSV with ``--csv``. Rows are sorted by the number,
+largest first, ties by value. Nothing here parses lines or reads input.
+
+Discussion: when output happens. Piped output is written once, at close,
+unless ``--every`` asks for a snapshot each interval (snapshots are separated
+by a blank line). A terminal shows the table at close; with a live source
+(``follow``, ``listen``) it is drawn as soon as data comes and redrawn at
+most twice a second. Both are checked when a batch arrives: a sink has no
+timer, and between batches nothing changed that would need drawing.
+"""
+
+from __future__ import annotations
+
+import csv as csvlib
+import io
+import re
+import shutil
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from operator import itemgetter
+from typing import IO, Annotated, Any, cast
+
+from ..context import RunContext
+from ..core import RECORDS, Target, batch_len, coroutine
+from ..errors import StageError
+from ..formats import field_text
+from ..registry import Arg, Opt, ParamError, stage
+
+__all__ = ["Report", "View", "count", "parse_duration", "sum_", "top", "uniq"]
+
+#: Seconds between redraws of a live table on a terminal.
+REDRAW_EVERY = 0.5
+
+_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ms|s|m|h)?")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(text: str) -> float:
+    """``10s``, ``500ms``, ``2m``, ``1h`` or a bare number of seconds -> seconds."""
+    m = _DURATION.fullmatch(text.strip())
+    if m is None or float(m.group(1)) <= 0:
+        raise ValueError(f"not a duration: {text!r} (try 10s, 500ms, 2m)")
+    return float(m.group(1)) * _UNITS[m.group(2) or "s"]
+
+
+def _fields(words: Sequence[str]) -> list[str]:
+    """``["host,", "status"]`` or ``["host,status"]`` -> ``["host", "status"]``."""
+    return [f for w in words for f in w.split(",") if f]
+
+
+def _by_fields(words: Sequence[str]) -> list[str]:
+    """The fields after the word ``by`` (nothing given: no grouping)."""
+    if not words:
+        return []
+    if words[0] != "by":
+        raise ValueError(f"expected 'by FIELD[,FIELD]', not {' '.join(words)!r}")
+    fields = _fields(words[1:])
+    if not fields:
+        raise ValueError("'by' needs at least one field, e.g. by status or by host,status")
+    return fields
+
+
+def _checker(*, by: str = "", field: str = "", n: str = "") -> Callable[[dict[str, Any]], None]:
+    """A parse-time check of the ``by`` words, the field list, N and ``--every``."""
+
+    def check(params: dict[str, Any]) -> None:
+        if by:
+            try:
+                _by_fields(params.get(by) or ())
+            except ValueError as exc:
+                raise ParamError(by, str(exc)) from None
+        if field and not _fields([params[field]]):
+            raise ParamError(field, "needs a field name")
+        if n and params[n] < 1:
+            raise ParamError(n, "needs a count of 1 or more")
+        if params.get("every") is not None:
+            try:
+                parse_duration(params["every"])
+            except ValueError as exc:
+                raise ParamError("every", str(exc)) from None
+
+    return check
+
+
+@dataclass(frozen=True)
+class View:
+    """What an aggregate shows: key columns, a number column, rows of (keys..., number)."""
+
+    keys: tuple[str, ...]
+    label: str
+    rows: list[tuple[Any, ...]]
+
+    @classmethod
+    def ranked(cls, keys: Sequence[str], label: str, tally: dict[Any, Any], limit: int = 0) -> View:
+        """Rows from ``{key: number}`` (a tuple key for several fields), largest first."""
+        single = len(keys) == 1
+        items = sorted(tally.items(), key=lambda kv: (-kv[1], _sort_text(kv[0])))
+        if limit:
+            items = items[:limit]
+        rows = [((k, v) if single else (*k, v)) for k, v in items]
+        return cls(tuple(keys), label, rows)
+
+    @classmethod
+    def single(cls, label: str, number: Any) -> View:
+        return cls((), label, [(number,)])
+
+
+def _sort_text(key: Any) -> str:
+    return "\x00".join(map(_text, key)) if isinstance(key, tuple) else _text(key)
+
+
+def _text(value: Any) -> str:
+    # A list value was grouped as a tuple (hashable); it shows as a list does.
+    return field_text(list(value) if isinstance(value, tuple) else value)
+
+
+def _cell(value: Any) -> str:
+    # One row per line, one column per tab: a tab or newline inside a value is escaped.
+    text = _text(value)
+    if "\t" in text or "\n" in text or "\r" in text:
+        text = text.replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    return text
+
+
+def _number(value: Any) -> str:
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def plain_text(view: View) -> str:
+    """``value<TAB>number`` lines (just the number when there are no keys)."""
+    return "".join("\t".join([*map(_cell, row[:-1]), _number(row[-1])]) + "\n" for row in view.rows)
+
+
+def csv_text(view: View) -> str:
+    """A header line (keys, label) and one CSV row per row."""
+    out = io.StringIO()
+    writer = csvlib.writer(out, lineterminator="\n")
+    writer.writerow([*view.keys, view.label])
+    writer.writerows([[*map(_text, row[:-1]), _number(row[-1])] for row in view.rows])
+    return out.getvalue()
+
+
+def rich_table(view: View) -> Any:
+    """The view as a rich renderable: a table, or the bare number without keys."""
+    from rich.table import Table
+    from rich.text import Text
+
+    if not view.keys:
+        return Text(_number(view.rows[0][-1]) if view.rows else "0")
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for key in view.keys:
+        table.add_column(key, overflow="fold")
+    table.add_column(view.label, justify="right", style="cyan")
+    for row in view.rows:
+        keys = [Text(_text(v)) if v is not None else Text("(none)", style="dim") for v in row[:-1]]
+        table.add_row(*keys, _number(row[-1]))
+    return table
+
+
+class _TextOut:
+    """A text file on top of the binary stdout, for a rich Console."""
+
+    def __init__(self, out: IO[bytes]) -> None:
+        self._out = out
+
+    def write(self, text: str) -> int:
+        self._out.write(text.encode("utf-8", "replace"))
+        return len(text)
+
+    def flush(self) -> None:
+        self._out.flush()
+
+    def isatty(self) -> bool:
+        return True
+
+
+def _terminal_console(ctx: RunContext) -> Any:
+    """A rich Console on stdout when stdout is a terminal, else None."""
+    try:
+        tty = ctx.stdout.isatty()
+    except (AttributeError, ValueError, OSError):
+        tty = False
+    if not tty:
+        return None
+    from rich.console import Console
+
+    text_out = cast(IO[str], _TextOut(ctx.stdout))
+    return Console(file=text_out, force_terminal=True, width=shutil.get_terminal_size().columns)
+
+
+class Report:
+    """Brings an aggregate's views to stdout: at the end, every N seconds, or live.
+
+    ``console`` is a rich Console for a terminal on stdout (None: piped);
+    ``live`` says the source is live (redraw in place); ``every`` is the
+    interval in seconds between snapshots (None: the end only, or twice a
+    second when redrawing).
+    """
+
+    def __init__(
+        self,
+        out: IO[bytes],
+        *,
+        clock: Callable[[], float],
+        console: Any = None,
+        live: bool = False,
+        as_csv: bool = False,
+        every: float | None = None,
+    ) -> None:
+        self.out = out
+        self.clock = clock
+        self.console = console if not as_csv else None
+        self.as_csv = as_csv
+        self.redraw = self.console is not None and live
+        self.every = every if every is not None else (REDRAW_EVERY if self.redraw else None)
+        self.next_at = clock() if self.redraw else (clock() + self.every if self.every else None)
+        self.printed = False
+        self._live: Any = None
+
+    @classmethod
+    def for_run(cls, ctx: RunContext, *, as_csv: bool = False, every: str | None = None) -> Report:
+        return cls(
+            ctx.stdout,
+            clock=ctx.clock,
+            console=_terminal_console(ctx),
+            live=ctx.live_source,
+            as_csv=as_csv,
+            every=parse_duration(every) if every else None,
+        )
+
+    def due(self) -> bool:
+        """Whether a snapshot is wanted now (checked when a batch arrived)."""
+        return self.next_at is not None and self.clock() >= self.next_at
+
+    def show(self, view: View) -> None:
+        """A snapshot: redraw the live table, or print a block of text."""
+        assert self.every is not None
+        self.next_at = self.clock() + self.every
+        if self.redraw:
+            self._draw(view)
+        else:
+            self._print(view)
+
+    def final(self, view: View) -> None:
+        """The last view, written exactly once when the sink closes."""
+        if self._live is not None:
+            self._live.update(rich_table(view), refresh=True)
+            self._live.stop()
+        else:
+            self._print(view)
+        self.out.flush()
+
+    def _draw(self, view: View) -> None:
+        if self._live is None:
+            from rich.live import Live
+
+            # auto_refresh=False: no refresh thread reading the tallies while they change.
+            self._live = Live(rich_table(view), console=self.console, auto_refresh=False)
+            self._live.start(refresh=True)
+        else:
+            self._live.update(rich_table(view), refresh=True)
+
+    def _print(self, view: View) -> None:
+        if self.console is not None:
+            self.console.print(rich_table(view))
+            return
+        text = csv_text(view) if self.as_csv else plain_text(view)
+        if self.printed:
+            text = "\n" + text
+        self.printed = True
+        self.out.write(text.encode("utf-8", "surrogateescape"))
+        self.out.flush()
+
+
+def _records(batch: Any, name: str) -> list[dict[str, Any]]:
+    if isinstance(batch, bytes) or (batch and type(batch[0]) is not dict):
+        kind = "lines" if isinstance(batch, bytes) else "events"
+        raise StageError(f"{name} needs records (put parse or records before it), but {kind} arrive here")
+    return batch
+
+
+def _hashable(value: Any) -> Any:
+    # Repeated XML children arrive as lists; they group by their whole list.
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _key_function(fields: Sequence[str]) -> Callable[[list[dict[str, Any]]], list[Any]]:
+    """The group keys of a batch of records: a value, or a tuple for several fields.
+
+    ``itemgetter`` mapped over the batch runs in C; a record lacking a field
+    or holding a list sends the batch the slow way (missing is None).
+    """
+    fast = itemgetter(*fields)
+    one = len(fields) == 1
+
+    def slow(rec: dict[str, Any]) -> Any:
+        if one:
+            return _hashable(rec.get(fields[0]))
+        return tuple(_hashable(rec.get(f)) for f in fields)
+
+    def keys(batch: list[dict[str, Any]]) -> list[Any]:
+        try:
+            found = list(map(fast, batch))
+            hash(tuple(found))
+        except (KeyError, TypeError):
+            return list(map(slow, batch))
+        return found
+
+    return keys
+
+
+EVERY_HELP = "piped: print a snapshot every DURATION (10s, 2m); live terminal: redraw interval"
+
+
+@stage(
+    "count",
+    role="sink",
+    check=_checker(by="by"),
+    examples=(
+        "cat access-log | grep -i python | count",
+        "cat access-log | parse apache | count by status",
+        "follow access-log | parse apache | count by host,status --every 10s",
+    ),
+)
+@coroutine
+def count(
+    *,
+    by: Annotated[tuple[str, ...], Arg("by FIELD[,FIELD]: count records per value", metavar="by FIELD")] = (),
+    csv: Annotated[bool, Opt("", "write CSV with a header (when piped)")] = False,
+    every: Annotated[str | None, Opt("", EVERY_HELP, metavar="DURATION")] = None,
+    ctx: RunContext,
+) -> Target:
+    """Count the items, or with `by FIELD[,FIELD]` the records per value, largest first.
+
+    Without `by`, counts lines, records or events and prints the number. With
+    `by`, prints one row per distinct value (a record lacking the field counts
+    under an empty value): a table on a terminal, `value<TAB>count` lines when
+    piped (several fields: one column each), a header and CSV rows with --csv.
+    """
+    fields = _by_fields(by)
+    report = Report.for_run(ctx, as_csv=csv, every=every)
+    tally: Counter[Any] = Counter()
+    total = 0
+    keys_of = _key_function(fields) if fields else None
+
+    def view() -> View:
+        return View.ranked(fields, "count", tally) if fields else View.single("count", total)
+
+    try:
+        while True:
+            batch = yield
+            if keys_of is None:
+                total += batch_len(batch)
+            else:
+                tally.update(Counter(keys_of(_records(batch, "count by"))))
+            if report.due():
+                report.show(view())
+    finally:
+        report.final(view())
+
+
+@stage(
+    "top",
+    role="sink",
+    consumes=RECORDS,
+    check=_checker(field="field", n="n"),
+    examples=(
+        "cat access-log | parse apache | top 10 path",
+        "cat access-log | parse apache | top 5 host,path",
+    ),
+)
+@coroutine
+def top(
+    *,
+    n: Annotated[int, Arg("how many rows", metavar="N")],
+    field: Annotated[str, Arg("field(s) to rank the values of", metavar="FIELD[,FIELD]")],
+    csv: Annotated[bool, Opt("", "write CSV with a header (when piped)")] = False,
+    every: Annotated[str | None, Opt("", EVERY_HELP, metavar="DURATION")] = None,
+    ctx: RunContext,
+) -> Target:
+    """The N most frequent values of FIELD (or of several fields together), with counts."""
+    fields = _fields([field])
+    report = Report.for_run(ctx, as_csv=csv, every=every)
+    tally: Counter[Any] = Counter()
+    keys_of = _key_function(fields)
+    try:
+        while True:
+            tally.update(Counter(keys_of(_records((yield), "top"))))
+            if report.due():
+                report.show(View.ranked(fields, "count", tally, limit=n))
+    finally:
+        report.final(View.ranked(fields, "count", tally, limit=n))
+
+
+def _numeric(value: Any) -> int | float | None:
+    """A number from a field: ints and floats as they are, numeric text parsed, else None."""
+    if type(value) is int or type(value) is float:
+        return value
+    if isinstance(value, str | bytes) and value:
+        try:
+            return int(value)
+        except ValueError:
+            try:
+                return float(value)
+            except ValueError:
+                return None
+    return None
+
+
+@stage(
+    "sum",
+    role="sink",
+    consumes=RECORDS,
+    check=_checker(by="by", field="field"),
+    examples=(
+        "cat access-log | parse apache | sum bytes",
+        "cat access-log | parse apache | sum bytes by host",
+    ),
+)
+@coroutine
+def sum_(
+    *,
+    field: Annotated[str, Arg("the numeric field to add up", metavar="FIELD")],
+    by: Annotated[tuple[str, ...], Arg("by FIELD[,FIELD]: one sum per value", metavar="by FIELD")] = (),
+    csv: Annotated[bool, Opt("", "write CSV with a header (when piped)")] = False,
+    every: Annotated[str | None, Opt("", EVERY_HELP, metavar="DURATION")] = None,
+    ctx: RunContext,
+) -> Target:
+    """Add up a numeric field, in all or per value of `by FIELD[,FIELD]`, largest first.
+
+    Numbers and numeric text count; a record whose field is missing or not a
+    number is skipped, and the skips are reported once on stderr at the end.
+    """
+    fields = _by_fields(by)
+    report = Report.for_run(ctx, as_csv=csv, every=every)
+    sums: dict[Any, int | float] = {}
+    total: int | float = 0
+    skipped = 0
+    keys_of = _key_function(fields) if fields else None
+    get = itemgetter(field)
+
+    def view() -> View:
+        return View.ranked(fields, "sum", sums) if fields else View.single("sum", total)
+
+    try:
+        while True:
+            batch = _records((yield), "sum")
+            try:
+                values = list(map(get, batch))
+            except KeyError:
+                values = [rec.get(field) for rec in batch]
+            if not all(type(v) is int for v in values):
+                values = list(map(_numeric, values))
+                skipped += values.count(None)
+            if keys_of is None:
+                total += sum(v for v in values if v is not None)
+            else:
+                for key, value in zip(keys_of(batch), values, strict=True):
+                    if value is not None:
+                        sums[key] = sums.get(key, 0) + value
+            if report.due():
+                report.show(view())
+    finally:
+        try:
+            report.final(view())
+        finally:
+            if skipped:
+                ctx.warn(f"sum {field}: {skipped} record(s) without a number in {field} were skipped")
+
+
+@stage(
+    "uniq",
+    role="sink",
+    consumes=RECORDS,
+    check=_checker(field="field"),
+    examples=(
+        "cat access-log | parse apache | uniq host",
+        "cat access-log | parse apache | uniq --values method",
+    ),
+)
+@coroutine
+def uniq(
+    *,
+    field: Annotated[str, Arg("field(s) whose distinct values are wanted", metavar="FIELD[,FIELD]")],
+    values: Annotated[bool, Opt("-l", "list the distinct values (first seen first)")] = False,
+    ctx: RunContext,
+) -> Target:
+    """The number of distinct values of FIELD (or of several fields together); -l lists them."""
+    fields = _fields([field])
+    keys_of = _key_function(fields)
+    seen: dict[Any, None] = {}
+    try:
+        while True:
+            seen.update(dict.fromkeys(keys_of(_records((yield), "uniq"))))
+    finally:
+        if values:
+            rows = [((k,) if len(fields) == 1 else k) for k in seen]
+            text = "".join("\t".join(map(_cell, row)) + "\n" for row in rows)
+        else:
+            text = f"{len(seen)}\n"
+        ctx.stdout.write(text.encode("utf-8", "surrogateescape"))
+        ctx.stdout.flush()

@@ -1,0 +1,337 @@
+"""``parse FORMAT``: turn lines into records (apache, json, logfmt, regex).
+
+Lines arrive as blocks of bytes and leave as a list of dicts, one per parsed
+line. A block is decoded once, as UTF-8 with ``errors="replace"``: records are
+for filtering and display, and every sink can show a clean ``str``, while the
+bytes themselves stay intact for pipelines that never parse. A line that does
+not parse is counted (one notice on stderr at the end), passed on as
+``{"_raw": line}`` with ``--keep``, or ends the run with ``--strict``. Blank
+lines are skipped and not counted. Nothing here writes output.
+
+Discussion: the fast and the slow path. Each format may have a *block* parser
+that handles a whole decoded block in C-level calls (``findall`` of one
+MULTILINE regex for apache, ``json.loads`` mapped over the lines) and returns
+None when any line of the block fails. Only then is the block parsed line by
+line, which finds the culprits, keeps order for ``--keep`` and knows line
+numbers. The apache regex never matches a newline, so each of its matches is
+exactly one whole line: as many matches as lines means every line parsed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, NamedTuple
+
+from ..context import RunContext
+from ..core import LINES, RECORDS, Target, coroutine
+from ..errors import StageError
+from ..registry import Arg, Opt, ParamError, stage
+
+__all__ = ["apache_records", "logfmt_record", "parse"]
+
+Record = dict[str, Any]
+
+# Apache common and combined formats, one line each. No part may match "\n"
+# (see the module's Discussion). The request is split into method, path and
+# protocol when it has that shape; otherwise (a "-" from a timed-out client,
+# binary junk) the whole request text is kept as the path.
+_APACHE = re.compile(
+    r"""^(\S+)\ (\S+)\ (\S+)
+    \ \[(\d\d/[A-Za-z]{3}/\d{4}:\d\d:\d\d:\d\d\ [+-]\d{4})\]
+    \ "(?:([^\s"]+)\ ([^\s"]+)(?:\ ([^\s"]+))?|((?:[^"\\\n]|\\.)*))"
+    \ (\d{3})\ (\d+|-)
+    (?:\ ("(?:[^"\\\n]|\\.)*")\ ("(?:[^"\\\n]|\\.)*"))?
+    [\ \t\r]*$""",
+    re.MULTILINE | re.VERBOSE,
+)
+
+_MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_MONTHS = {m: f"{i:02d}" for i, m in enumerate(_MONTH_NAMES, 1)}
+
+
+class _Dates(dict[str, str]):
+    """``24/Feb/2008:`` -> ``2008-02-24T``, memoized: one entry per day of log.
+
+    With :class:`_Zones` it turns Apache's time text into ISO 8601 by two
+    dict lookups and a slice per line (a function call per line would cost
+    as much as the regex); the regex guarantees the fixed layout. An unknown
+    month gives an empty date, so ``ts`` is then "".
+    """
+
+    def __missing__(self, text: str) -> str:
+        month = _MONTHS.get(text[3:6])
+        iso = "" if month is None else f"{text[7:11]}-{month}-{text[:2]}T"
+        if len(self) > 4096:  # a long follow must not grow it for ever
+            self.clear()
+        self[text] = iso
+        return iso
+
+
+class _Zones(dict[str, str]):
+    """`` -0600`` -> ``-06:00``, memoized."""
+
+    def __missing__(self, text: str) -> str:
+        self[text] = zone = f"{text[1:4]}:{text[4:6]}"
+        return zone
+
+
+def _unquote(field: str) -> str:
+    """A combined-format quoted field without its quotes, ``\\"`` and ``\\\\`` undone."""
+    inner = field[1:-1]
+    if "\\" in inner:
+        inner = re.sub(r"\\(.)", r"\1", inner)
+    return inner
+
+
+def apache_records(rows: list[tuple[str, ...]], dates: _Dates, zones: _Zones) -> list[Record]:
+    """Records from the groups of :data:`_APACHE` matches (``findall`` rows).
+
+    ``ts`` is the time in ISO 8601 with the log's offset: ``24/Feb/2008:00:08:59
+    -0600`` gives ``2008-02-24T00:08:59-06:00``. One comprehension builds the
+    common fields; combined lines get referer and agent in a second pass.
+    """
+    records = [
+        {
+            "host": host,
+            "ident": ident,
+            "user": user,
+            "time": time,
+            "ts": dates[time[:12]] + time[12:20] + zones[time[20:]] if dates[time[:12]] else "",
+            "method": method,
+            "path": path if method else request,
+            "protocol": protocol,
+            "status": int(status),
+            "bytes": 0 if size == "-" else int(size),
+        }
+        for host, ident, user, time, method, path, protocol, request, status, size, _, _ in rows
+    ]
+    if any(row[10] for row in rows):
+        for rec, row in zip(records, rows, strict=True):
+            if row[10]:
+                rec["referer"] = _unquote(row[10])
+                rec["agent"] = _unquote(row[11])
+    return records
+
+
+def _apache() -> _Format:
+    dates, zones = _Dates(), _Zones()
+    findall, match = _APACHE.findall, _APACHE.match
+
+    def block(text: str) -> list[Record] | None:
+        rows = findall(text)
+        return apache_records(rows, dates, zones) if len(rows) == text.count("\n") else None
+
+    def line(text: str) -> Record | None:
+        m = match(text)
+        return None if m is None else apache_records([m.groups("")], dates, zones)[0]
+
+    return _Format(block, line)
+
+
+def _json() -> _Format:
+    loads = json.loads
+
+    def block(text: str) -> list[Record] | None:
+        try:
+            records = list(map(loads, text.split("\n")[:-1]))
+        except ValueError:  # JSONDecodeError, and a blank line
+            return None
+        return records if all(type(r) is dict for r in records) else None
+
+    def line(text: str) -> Record | None:
+        try:
+            rec = loads(text)
+        except ValueError:
+            return None
+        # A line holding a bare number or list is not a record.
+        return rec if type(rec) is dict else None
+
+    return _Format(block, line)
+
+
+_LOGFMT_PAIR = re.compile(r'([^\s="]+)(=("(?:[^"\\]|\\.)*"|[^\s"]*))?')
+
+
+def logfmt_record(text: str) -> Record | None:
+    """``a=1 b="two words" flag`` -> {"a": "1", "b": "two words", "flag": True}.
+
+    Values stay strings (as XML records do); a bare key is True. A line with
+    no ``key=value`` pair at all does not parse.
+    """
+    rec: Record = {}
+    pairs = False
+    for key, eq, value in _LOGFMT_PAIR.findall(text):
+        if not eq:
+            rec[key] = True
+            continue
+        pairs = True
+        if value[:1] == '"':
+            try:
+                value = json.loads(value, strict=False)
+            except ValueError:  # an escape JSON does not know, such as \x41
+                value = value[1:-1].replace('\\"', '"')
+        rec[key] = value
+    return rec if pairs else None
+
+
+def _logfmt() -> _Format:
+    return _Format(None, logfmt_record)
+
+
+def _regex(pattern: str) -> _Format:
+    search = re.compile(pattern).search
+
+    def line(text: str) -> Record | None:
+        m = search(text)
+        return None if m is None else m.groupdict()
+
+    return _Format(None, line)
+
+
+class _Format:
+    """How one format parses: a whole block (or None), and a single line."""
+
+    __slots__ = ("block", "line")
+
+    def __init__(
+        self, block: Callable[[str], list[Record] | None] | None, line: Callable[[str], Record | None]
+    ) -> None:
+        self.block = block
+        self.line = line
+
+
+class _Bad(NamedTuple):
+    number: int
+    text: str
+
+
+Format = Literal["apache", "json", "logfmt", "regex"]
+
+
+def _make(format: str, pattern: str) -> _Format:
+    if format == "regex":
+        return _regex(pattern)
+    return {"apache": _apache, "json": _json, "logfmt": _logfmt}[format]()
+
+
+def _check(params: dict[str, Any]) -> None:
+    format, pattern = params["format"], params.get("pattern")
+    if format != "regex":
+        if pattern is not None:
+            raise ParamError("pattern", f"{format} takes no pattern (only regex does)")
+        return
+    if pattern is None:
+        raise ParamError("format", 'regex needs a pattern, e.g. parse regex "(?P<ip>\\S+) .*"')
+    try:
+        rx = re.compile(pattern)
+    except re.error as exc:
+        where = f" at position {exc.pos}" if exc.pos is not None else ""
+        raise ParamError("pattern", f"bad regular expression: {exc.msg}{where}") from None
+    if not rx.groupindex:
+        raise ParamError("pattern", "the pattern needs named groups, e.g. (?P<code>\\d{3})")
+
+
+@stage(
+    "parse",
+    consumes=LINES,
+    produces=RECORDS,
+    check=_check,
+    examples=(
+        "cat access-log | parse apache | where status>=400 | count by status",
+        "cat app.jsonl | parse json | where level=error | jsonl",
+        "cat app.log | parse logfmt | csv ts,duration_ms",
+        'cat x.log | parse regex "(?P<ip>\\S+) .* (?P<code>\\d{3})" | count by code',
+    ),
+)
+@coroutine
+def parse(
+    target: Target,
+    *,
+    format: Annotated[Format, Arg("apache, json, logfmt or regex", metavar="FORMAT")],
+    pattern: Annotated[
+        str | None, Arg("regex only: a pattern with (?P<name>...) groups", metavar="RE")
+    ] = None,
+    keep: Annotated[bool, Opt("-k", "pass lines that do not parse on as {_raw: line}")] = False,
+    strict: Annotated[bool, Opt("-s", "stop with an error at the first line that does not parse")] = False,
+    ctx: RunContext,
+) -> Target:
+    """Parse lines into records: apache, json, logfmt, or regex with named groups.
+
+    apache   common and combined log formats: host, ident, user, time (as
+             written), ts (ISO 8601 with the log's offset, e.g.
+             2008-02-24T00:08:59-06:00), method, path, protocol, status (int),
+             bytes (int, "-" is 0); combined lines add referer and agent. A
+             request that is not "METHOD PATH PROTOCOL" is kept whole in path.
+    json     one JSON object per line, fields as they are.
+    logfmt   key=value pairs (values in "double quotes" may hold spaces);
+             values stay strings, a bare key is true.
+    regex    the named groups of PATTERN, searched in each line; a group that
+             did not take part is null.
+
+    Lines are decoded as UTF-8, invalid bytes replaced by U+FFFD. Blank lines
+    are skipped. Lines that do not parse are counted and reported once on
+    stderr at the end; --keep passes them on as {"_raw": line}, --strict stops
+    at the first with its line number (counted from parse's first input line).
+    """
+    fmt = _make(format, pattern or "")
+    label = f"parse {format}"
+    seen = 0  # lines before the current block, for line numbers
+    bad_count = 0
+    first_bad = 0
+    send = target.send
+    try:
+        while True:
+            block: bytes = yield
+            text = block.decode("utf-8", "replace")
+            records = fmt.block(text) if fmt.block is not None else None
+            if records is None:
+                records, bad = _by_line(text, fmt.line, seen, keep=keep, stop=strict)
+                if bad:
+                    if strict:
+                        # What parsed before the culprit still reaches the sinks.
+                        if records:
+                            send(records)
+                        number, line = bad[0]
+                        raise StageError(f"{label}: line {number} does not parse: {_excerpt(line)}")
+                    bad_count += len(bad)
+                    first_bad = first_bad or bad[0].number
+            seen += text.count("\n")
+            if records:
+                send(records)
+    finally:
+        try:
+            target.close()
+        finally:
+            if bad_count:
+                fate = "passed on as _raw" if keep else "skipped; --keep passes them on"
+                ctx.warn(f"{label}: {bad_count} line(s) did not parse (first: line {first_bad}); {fate}")
+
+
+def _by_line(
+    text: str, parse_line: Callable[[str], Record | None], seen: int, *, keep: bool, stop: bool
+) -> tuple[list[Record], list[_Bad]]:
+    """Parse a block line by line: the records (with ``_raw`` ones if ``keep``), the failures.
+
+    With ``stop``, the first failure ends the block: the records are those before it.
+    """
+    records: list[Record] = []
+    bad: list[_Bad] = []
+    lines = text.split("\n")
+    lines.pop()  # the empty text after the block's last newline
+    for i, line in enumerate(lines):
+        rec = parse_line(line)
+        if rec is not None:
+            records.append(rec)
+        elif line.strip():
+            bad.append(_Bad(seen + i + 1, line))
+            if stop:
+                break
+            if keep:
+                records.append({"_raw": line.rstrip("\r")})
+    return records, bad
+
+
+def _excerpt(line: str, width: int = 80) -> str:
+    return repr(line if len(line) <= width else line[:width] + "...")
