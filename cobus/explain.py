@@ -62,7 +62,7 @@ def _one_stage(spec: StageSpec) -> Iterator[Any]:
                 if p.positional
                 else (f"{p.short}, {p.long}" if p.short else p.long)
             )
-            default = "" if p.required or p.default in (None, False) else f" (default {p.default})"
+            default = "" if p.required or p.default in (None, False) else f" (default {_shown(p.default)})"
             choices = f" [{'|'.join(p.choices)}]" if p.choices else ""
             table.add_row(spelled, f"{p.help}{choices}{default}")
         yield ""
@@ -73,6 +73,12 @@ def _one_stage(spec: StageSpec) -> Iterator[Any]:
         for example in spec.examples:
             yield Text(f"  cobus run '{example}'")
     yield ""
+
+
+def _shown(value: Any) -> str:
+    """A default as the user would type it; repr() when it has invisible characters."""
+    text = str(value)
+    return text if text.isprintable() and text.strip() == text and text else repr(text)
 
 
 def _kinds(spec: StageSpec) -> str:

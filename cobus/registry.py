@@ -158,9 +158,16 @@ class StageSpec:
     consumes: str
     produces: str
     check: Callable[[dict[str, Any]], None] | None = None
+    #: When what the stage takes depends on its parameters (``count by F`` takes
+    #: records, ``count`` anything): params -> kind.
+    consumes_if: Callable[[dict[str, Any]], str] | None = None
     wants_ctx: bool = False
     branches: str | None = None
     aliases: tuple[str, ...] = field(default=())
+
+    def takes(self, params: dict[str, Any]) -> str:
+        """The kind of data this stage takes, given its parameters."""
+        return self.consumes_if(params) if self.consumes_if is not None else self.consumes
 
     def usage(self) -> str:
         parts = [self.name, *(p.usage() for p in self.params)]
@@ -369,6 +376,7 @@ def stage(
     produces: str = SAME,
     examples: Iterable[str] = (),
     check: Callable[[dict[str, Any]], None] | None = None,
+    consumes_if: Callable[[dict[str, Any]], str] | None = None,
     into: Registry | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register a stage factory under ``name``; its docstring is its help."""
@@ -388,6 +396,7 @@ def stage(
                 consumes=consumes,
                 produces=produces if role != "sink" else "",
                 check=check,
+                consumes_if=consumes_if,
                 wants_ctx=wants_ctx,
                 branches=branches,
             )

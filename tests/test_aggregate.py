@@ -166,9 +166,9 @@ def test_bad_parameters_exit_2(cli, stage: str, message: str) -> None:
 def test_cli_count_by_lines_is_an_error(cli, tmp_path: Path) -> None:
     (tmp_path / "a").write_bytes(b"x\n")
     result = cli("run", f"cat {tmp_path / 'a'} | count by status")
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # caught when the pipeline is validated, before it runs
     assert result.stdout == ""
-    assert "count by needs records (put parse or records before it), but lines arrive here" in result.stderr
+    assert "count takes records, but lines arrive here (put parse or records before it)" in result.stderr
 
 
 def test_real_access_log_status_counts(cli) -> None:

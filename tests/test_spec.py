@@ -160,3 +160,10 @@ def test_toml_errors_name_the_file_and_stage(tmp_path, body: str, message: str) 
         load(str(f))
     assert message in str(info.value)
     assert str(f) in str(info.value)
+
+
+def test_what_a_stage_takes_can_depend_on_its_parameters() -> None:
+    with pytest.raises(SpecError, match=r"count takes records, but lines arrive here \(put parse"):
+        load("cat x | count by status")
+    assert load("cat x | count").nodes[-1].spec.name == "count"
+    assert load("cat x | parse apache | count by status").nodes[-1].input_kind == "records"

@@ -31,7 +31,7 @@ from ..context import RunContext
 from ..core import RECORDS, Target, batch_len, coroutine
 from ..errors import StageError
 from ..formats import field_text
-from ..registry import Arg, Opt, ParamError, stage
+from ..registry import ANY, Arg, Opt, ParamError, stage
 
 __all__ = ["Report", "View", "count", "parse_duration", "sum_", "top", "uniq"]
 
@@ -323,6 +323,7 @@ EVERY_HELP = "piped: print a snapshot every DURATION (10s, 2m); live terminal: r
     "count",
     role="sink",
     check=_checker(by="by"),
+    consumes_if=lambda params: RECORDS if params.get("by") else ANY,
     examples=(
         "cat access-log | grep -i python | count",
         "cat access-log | parse apache | count by status",

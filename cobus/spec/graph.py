@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..core import RECORDS
 from ..errors import SpecError
 from ..registry import ANY, SAME, Registry, StageSpec, Word
 from .parse import Pipeline, Stage
@@ -172,9 +173,11 @@ class GraphBuilder:
             params = spec.bind(st.words)
         except SpecError as exc:
             raise self._error(exc, st.text, st.name) from None
-        if kind is not None and kind != ANY and spec.consumes not in (ANY, kind):
+        takes = spec.takes(params)
+        if kind is not None and kind != ANY and takes not in (ANY, kind):
+            hint = " (put parse or records before it)" if takes == RECORDS else ""
             raise self._error(
-                SpecError(f"{spec.name} takes {spec.consumes}, but {kind} arrive here"),
+                SpecError(f"{spec.name} takes {takes}, but {kind} arrive here{hint}"),
                 st.text,
                 st.name,
             )
