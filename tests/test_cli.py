@@ -175,3 +175,13 @@ def test_head_counts_exactly(cli, n: int) -> None:
     r = cli("run", f"cat {LOG} | head {n} | print")
     assert (r.exit_code, r.stderr) == (0, "")
     assert r.stdout_bytes == b"".join(LOG.read_bytes().splitlines(keepends=True)[:n])
+
+
+def test_a_stage_that_fails_to_build_closes_the_others(cli, tmp_path: Path) -> None:
+    out = tmp_path / "out.log"
+    # Stages are built from the end: the second write is opened before the first fails.
+    r = cli("run", f"cat {LOG} | broadcast [write {tmp_path / 'no' / 'such' / 'dir.log'}] [write {out}]")
+    assert r.exit_code == 1
+    assert r.stderr.startswith("cobus: error: ")
+    assert "dir.log: No such file or directory" in r.stderr
+    assert out.read_bytes() == b""  # created, then closed: nothing half-written

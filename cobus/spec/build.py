@@ -77,27 +77,41 @@ def _wire(
         taken[consumer.id] = i + 1
         return entries[consumer.id][i]
 
-    for node in reversed(graph.nodes):
-        targets = [entry_for(c) for c in graph.consumers(node.id)]
-        if node.id in graph.outputs:
-            targets.append(external[graph.outputs.index(node.id)])
-        target = None if not targets else targets[0] if len(targets) == 1 else broadcast(targets)
-        if given is not None:
-            given[node.id] = target
-        built = _call(node, target, ctx)
-        if ctx.stats is not None:
-            stats = StageStats(node.text)
-            consumers = graph.consumers(node.id)
-            if node.spec.role == "source":
-                stats.feeds = metered.get(consumers[0].id) if consumers else None
-            else:
-                built = Meter(built, stats, ctx.stopwatch)
-            metered[node.id] = stats
-        n_in = max(1, len(node.inputs))
-        entries[node.id] = [built] if n_in == 1 else fan_in(built, n_in)
+    try:
+        for node in reversed(graph.nodes):
+            targets = [entry_for(c) for c in graph.consumers(node.id)]
+            if node.id in graph.outputs:
+                targets.append(external[graph.outputs.index(node.id)])
+            target = None if not targets else targets[0] if len(targets) == 1 else broadcast(targets)
+            if given is not None:
+                given[node.id] = target
+            built = _call(node, target, ctx)
+            if ctx.stats is not None:
+                stats = StageStats(node.text)
+                consumers = graph.consumers(node.id)
+                if node.spec.role == "source":
+                    stats.feeds = metered.get(consumers[0].id) if consumers else None
+                else:
+                    built = Meter(built, stats, ctx.stopwatch)
+                metered[node.id] = stats
+            n_in = max(1, len(node.inputs))
+            entries[node.id] = [built] if n_in == 1 else fan_in(built, n_in)
+    except BaseException:
+        _close_built(entries)
+        raise
     if ctx.stats is not None:
         ctx.stats.extend(metered[n.id] for n in graph.nodes)
     return entries
+
+
+def _close_built(entries: dict[int, list[Any]]) -> None:
+    """A stage failed to build: close what was built (sinks close their files)."""
+    for built in entries.values():
+        for entry in built:
+            try:
+                entry.close()
+            except Exception:  # the build error is the one to report
+                pass
 
 
 def build(graph: Graph, ctx: RunContext) -> Built:
