@@ -14,21 +14,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
-
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
-from rich.table import Table
+from typing import TYPE_CHECKING, Any
 
 from .core import Batch, batch_len
+
+if TYPE_CHECKING:  # rich is imported only when a bar or a table is drawn
+    from rich.console import Console
+    from rich.progress import TaskID
+    from rich.table import Table
 
 __all__ = ["NO_TRACKER", "Meter", "ProgressBoard", "StageStats", "Stopwatch", "Tracker", "stats_table"]
 
@@ -66,6 +59,15 @@ class ProgressBoard:
         self.started = clock()
         self.delay = delay
         self.shown = False
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -188,6 +190,8 @@ def stats_table(stats: list[StageStats], wall: float, watch: Stopwatch) -> Table
     The sources share what is left of the run's time once every metered send
     is accounted for (reading, decompressing, waiting for input).
     """
+    from rich.table import Table
+
     sources = [s for s in stats if s.feeds is not None]
     for s in sources:
         s.seconds = max(0.0, wall - watch.outside) / len(sources)
