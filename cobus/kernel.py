@@ -32,6 +32,7 @@ from typing import Any, Protocol, TypeAlias
 from .errors import CobusError, StageError
 
 __all__ = [
+    "FileLike",
     "GetTid",
     "Kernel",
     "KillTask",
@@ -152,7 +153,20 @@ def _user_error(name: str, exc: Exception) -> Exception:
 
 
 class Kernel:
-    """Runs tasks until none remains; see the module docstring.
+    """Runs tasks until none remains.
+
+    >>> def greet(name):
+    ...     yield Sleep(0.01)
+    ...     return f"hello {name}"
+    >>> def main(out):
+    ...     tid = yield NewTask(greet("world"))
+    ...     out.append((yield WaitTask(tid)))
+    >>> out = []
+    >>> with Kernel() as kernel:
+    ...     tid = kernel.spawn(main(out), name="main")
+    ...     kernel.run()
+    >>> out
+    ['hello world']
 
     The kernel owns ``selector`` (closed by :meth:`close`); ``clock`` drives the
     timers and must agree with the selector's timeouts (tests pass fakes).
@@ -234,15 +248,6 @@ class Kernel:
             return self._kill(tid)
         except _Fatal as fatal:
             raise fatal.error from None
-
-    def _kill(self, tid: int) -> bool:
-        task = self._tasks.get(tid)
-        if task is None:
-            return False
-        for victim in sorted(self._family(task), key=lambda t: t.tid, reverse=True):
-            if victim.alive:
-                self._close_task(victim)
-        return True
 
     def call_soon_threadsafe(self, fn: Callable[[], object]) -> None:
         """Run ``fn()`` in the kernel's thread soon; the one way in from other threads.
@@ -375,6 +380,15 @@ class Kernel:
             self._schedule(waiter, result, error)
         if not task.waiters and not task.detached:
             self._zombies[task.tid] = (result, error)
+
+    def _kill(self, tid: int) -> bool:
+        task = self._tasks.get(tid)
+        if task is None:
+            return False
+        for victim in sorted(self._family(task), key=lambda t: t.tid, reverse=True):
+            if victim.alive:
+                self._close_task(victim)
+        return True
 
     def _close_task(self, task: _Task) -> None:
         self._unpark(task)
