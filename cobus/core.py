@@ -14,6 +14,12 @@ Python loop per line. Records travel as a ``list`` of ``dict``; XML events as
 a ``list`` of tuples. :func:`batch_len` and :func:`batch_head` hide the
 difference from the few stages (``head``, ``count``) that accept any kind.
 
+Discussion: ticks. A live source (``follow``) that has nothing to send sends an
+empty batch now and then. A stage that holds items back until a moment passes
+(``multiline``'s idle timeout, an aggregate's redraw) looks at the clock when
+a batch arrives, and an empty one counts. Stages that only filter pass an
+empty batch on (it costs nothing), so the tick reaches them further down.
+
 Discussion: how a stage says "enough". A stage that wants no more input (``head``
 once satisfied, a sink whose reader went away) raises :class:`Done` out of its
 ``send``. Stages let it propagate; ``broadcast`` drops that branch and goes on

@@ -124,10 +124,10 @@ def test_every_batch_is_whole_lines(tmp_path: Path, start: Callable[..., Run]) -
     settle(run)
     append(log, "first half")
     settle(run)
-    assert run.batches == []  # a partial line is held
+    assert run.data == b""  # a partial line is held (idle ticks are empty batches)
     append(log, " and the rest\nnext\n")
     run.wait_lines(2)
-    assert all(b.endswith(b"\n") for b in run.batches)
+    assert all(b.endswith(b"\n") for b in run.batches if b)
     assert run.lines() == [b"first half and the rest", b"next"]
 
 
@@ -488,3 +488,11 @@ def test_sigterm_with_state_then_restart_loses_and_repeats_nothing(tmp_path: Pat
     w.join(10)
     assert (rc1, err1, rc2, err2) == (143, b"", 143, b"")
     assert file_lines(out) == expect(0, total)
+
+
+def test_an_idle_follow_sends_ticks(tmp_path: Path, start: Callable[..., Run]) -> None:
+    log = tmp_path / "app.log"
+    log.write_text("")
+    run = start(log)
+    wait_for(lambda: len(run.batches) >= 2, timeout=5)  # about four a second
+    assert set(run.batches) == {b""}

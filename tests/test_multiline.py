@@ -215,3 +215,36 @@ def test_bad_parameters_exit_2(cli, stage: str, message: str) -> None:
     assert result.exit_code == 2
     assert result.stdout == ""
     assert message in result.stderr
+
+
+def test_a_followed_traceback_is_flushed_after_the_idle_timeout(tmp_path) -> None:
+    """follow sends ticks while idle, so the last traceback does not wait for the next line."""
+    import subprocess
+    import sys
+    import time
+
+    log, out = tmp_path / "app.log", tmp_path / "out.log"
+    log.write_bytes(b"")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "cobus",
+            "run",
+            f"follow {log} | multiline --python --timeout 0.5 | write {out}",
+        ],
+        stderr=subprocess.PIPE,
+    )
+    try:
+        time.sleep(1.0)
+        with log.open("ab") as f:
+            f.write(b'Traceback (most recent call last):\n  File "x.py", line 1\nKeyError: 1\n')
+        deadline = time.monotonic() + 10
+        while b"KeyError" not in (out.read_bytes() if out.exists() else b""):
+            assert time.monotonic() < deadline, "the pending traceback was never flushed"
+            time.sleep(0.05)
+        assert proc.poll() is None  # flushed by the idle timeout, not by the exit
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
+    assert out.read_bytes().count(b"\n") == 1  # one item: the whole traceback

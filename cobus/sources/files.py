@@ -23,7 +23,7 @@ from typing import IO, Annotated, Any
 from ..context import RunContext
 from ..core import LINES, Done, Target
 from ..errors import SourceError
-from ..kernel import ReadWait
+from ..kernel import ReadWait, Sleep
 from ..progress import NO_TRACKER
 from ..registry import Arg, stage
 
@@ -194,8 +194,9 @@ def _cat(target: Target, files: list[str], ctx: RunContext) -> Iterator[object]:
                 lines = LineSplitter()
                 wait = source.waits()
                 while True:
-                    if wait:
-                        yield ReadWait(source.raw)
+                    # A pipe: wait until readable. A file: give the other
+                    # sources (follow, listen) a turn between blocks.
+                    yield ReadWait(source.raw) if wait else Sleep(0)
                     chunk = next(chunks, None)
                     if chunk is None:
                         break

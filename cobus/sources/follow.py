@@ -16,7 +16,7 @@ import hashlib
 import json
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Annotated, Any
 
@@ -57,12 +57,18 @@ def _hash(head: bytes) -> str:
     return hashlib.blake2b(head, digest_size=16).hexdigest()
 
 
+#: Seconds between the empty batches an idle follow sends down the pipeline.
+TICK_EVERY = 0.25
+
+
 class _Outlet:
     """The target every follower sends into; remembers when downstream wants no more."""
 
-    def __init__(self, target: Target) -> None:
+    def __init__(self, target: Target, clock: Callable[[], float]) -> None:
         self.target = target
         self.done = False
+        self.clock = clock
+        self.ticked = clock()
 
     def send(self, block: bytes) -> None:
         if self.done:
@@ -71,6 +77,13 @@ class _Outlet:
             self.target.send(block)
         except (Done, StopIteration):
             self.done = True
+
+    def tick(self) -> None:
+        """While idle, send an empty batch now and then (see cobus.core: ticks)."""
+        now = self.clock()
+        if now - self.ticked >= TICK_EVERY:
+            self.ticked = now
+            self.send(b"")
 
 
 class _Follower:
@@ -141,6 +154,7 @@ class _Follower:
                 elif self._replaced():
                     yield from self._let_go()
                 else:
+                    self.outlet.tick()
                     yield Sleep(self.interval)
         except OSError as exc:
             raise SourceError(f"{self.path}: {exc.strerror or exc}") from exc
@@ -397,7 +411,7 @@ def _follow(
     When it is killed, the kernel closes the followers first (they are its
     children), so the checkpoint written here includes their last lines.
     """
-    outlet = _Outlet(target)
+    outlet = _Outlet(target, ctx.clock)
     followers: dict[str, _Follower] = {}
     tids: list[int] = []
     first_scan = True

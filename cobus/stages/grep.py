@@ -129,6 +129,9 @@ def grep(
     try:
         while True:
             block: bytes = yield
+            if not block:  # a tick from an idle live source: pass it on
+                send(block)
+                continue
             spans = spans_of(block)
             if invert:
                 out = _complement(block, spans)

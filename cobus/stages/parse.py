@@ -284,6 +284,9 @@ def parse(
     try:
         while True:
             block: bytes = yield
+            if not block:  # a tick from an idle live source: pass it on
+                send([])
+                continue
             text = block.decode("utf-8", "replace")
             records = fmt.block(text) if fmt.block is not None else None
             if records is None:
