@@ -1,0 +1,146 @@
+"""Record conditions (``FIELD OP VALUE``): parsing and compiling them into predicates.
+
+Shared by the ``where`` stage and the fused ``xml | records | where`` (which
+tests conditions before it builds a record); stages never import each other,
+so this lives outside them. The semantics:
+
+- ``=`` ``!=`` ``<`` ``<=`` ``>`` ``>=`` compare numerically when both the
+  field and VALUE are numbers (an int or float, or text that reads as one),
+  else as text; ``~`` and ``!~`` search a Python regular expression;
+- a missing field (or one that is None) never matches, not even ``!=``;
+- a list field (a repeated XML child) matches when any item does; ``!=`` and
+  ``!~`` are the exact negation of ``=`` and ``~`` on a present field;
+- several conditions must all hold.
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
+
+__all__ = ["Condition", "Predicate", "compile_conditions", "parse_conditions"]
+
+Condition = tuple[str, str, str]
+Predicate = Callable[[dict[str, Any]], bool]
+
+_OPS = r"!=|<=|>=|!~|==|=|<|>|~"
+_WHOLE = re.compile(rf"(?P<field>[^=!<>~\s]+)\s*(?P<op>{_OPS})(?P<value>.*)", re.DOTALL)
+_OP_FIRST = re.compile(rf"(?P<op>{_OPS})(?P<value>.*)", re.DOTALL)
+_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
+    "=": operator.eq,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+#: Distinct texts remembered per condition (ids are unique: do not grow forever).
+_MEMO_SIZE = 4096
+
+
+def parse_conditions(words: Sequence[str]) -> list[Condition]:
+    """``["route=22", "speed", ">", "3"]`` -> ``[("route", "=", "22"), ("speed", ">", "3")]``.
+
+    A condition may be one word or spread over two or three; a word that is
+    a whole condition with an empty value takes the next word as its value
+    unless that word is itself a condition.
+    """
+    out: list[Condition] = []
+    i = 0
+    while i < len(words):
+        word = words[i]
+        i += 1
+        m = _WHOLE.fullmatch(word)
+        if m is not None:
+            field, op, value = m["field"], m["op"], m["value"]
+        else:
+            field = word
+            if i >= len(words) or (m2 := _OP_FIRST.fullmatch(words[i])) is None:
+                raise ValueError(f"{word!r} is not a condition (write FIELD OP VALUE, e.g. route=22)")
+            op, value = m2["op"], m2["value"]
+            i += 1
+        if value == "" and i < len(words) and _WHOLE.fullmatch(words[i]) is None:
+            value = words[i]
+            i += 1
+        out.append((field, "=" if op == "==" else op, value))
+    if not out:
+        raise ValueError("where needs at least one condition, e.g. route=22")
+    return out
+
+
+def _number(value: Any) -> float | None:
+    """A number for an int/float, or for text that reads as a decimal number."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value if isinstance(value, str) else str(value)
+
+
+def _item_test(op: str, value: str) -> Callable[[Any], bool]:
+    """A test for one (non-list) field value, for a positive operator."""
+    if op == "~":
+        search = re.compile(value).search
+        return lambda v: search(_text(v)) is not None
+    compare = _COMPARE[op]
+    number = _number(value)
+    if number is None:
+        return lambda v: compare(_text(v), value)
+    if op == "=":
+
+        def equal(v: Any) -> bool:
+            if v == value:
+                return True
+            n = _number(v)
+            return n == number if n is not None else False
+
+        return equal
+
+    def ordered(v: Any) -> bool:
+        n = _number(v)
+        return compare(n, number) if n is not None else compare(_text(v), value)
+
+    return ordered
+
+
+def _condition(field: str, op: str, value: str) -> Predicate:
+    negate = op in ("!=", "!~")
+    test = _item_test({"!=": "=", "!~": "~"}.get(op, op), value)
+    # Field values repeat (a route, a status code): remember each text's verdict.
+    memo: dict[str, bool] = {}
+    remembered = memo.get
+
+    def holds(record: dict[str, Any]) -> bool:
+        v = record.get(field)
+        if v is None:
+            return False
+        if v.__class__ is str:
+            hit = remembered(v)
+            if hit is None:
+                hit = test(v) != negate
+                if len(memo) < _MEMO_SIZE:
+                    memo[v] = hit
+            return hit
+        if isinstance(v, list):
+            return any(map(test, v)) != negate
+        return test(v) != negate
+
+    return holds
+
+
+def compile_conditions(conditions: Sequence[Condition]) -> Predicate:
+    """One predicate that holds when every condition does."""
+    tests = [_condition(*c) for c in conditions]
+    if len(tests) == 1:
+        return tests[0]
+    return lambda record: all(t(record) for t in tests)
