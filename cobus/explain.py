@@ -62,7 +62,8 @@ def _one_stage(spec: StageSpec) -> Iterator[Any]:
                 if p.positional
                 else (f"{p.short}, {p.long}" if p.short else p.long)
             )
-            default = "" if p.required or p.default in (None, False) else f" (default {_shown(p.default)})"
+            unset = p.required or p.default in (None, False, [], ())
+            default = "" if unset else f" (default {_shown(p.default)})"
             choices = f" [{'|'.join(p.choices)}]" if p.choices else ""
             table.add_row(spelled, f"{p.help}{choices}{default}")
         yield ""

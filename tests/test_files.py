@@ -9,7 +9,7 @@ from pathlib import Path
 
 from util import needs_data
 
-from cobus.sources.files import blocks_of
+from cobus.inputs import blocks_of
 
 
 def test_blocks_keep_lines_whole_and_add_a_final_newline() -> None:

@@ -28,12 +28,12 @@ from ..conditions import parse_conditions
 from ..context import RunContext
 from ..core import EVENTS, LINES, Done, Target, coroutine
 from ..errors import SourceError
+from ..inputs import open_input, read_blocks
 from ..kernel import ReadWait
 from ..progress import NO_TRACKER
 from ..registry import Arg, Opt, ParamError, fusion, stage
 from ..xmlrecords import ABORT
 from ._xmlparsers import Driver, XmlProblem, make_driver, make_record_driver
-from .files import open_input, read_blocks
 
 __all__ = ["DEFAULT_PARSER", "xml_source", "xml_stream"]
 
