@@ -44,6 +44,7 @@ _SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 # --------------------------------------------------------------------------
 # sizes and weighted pools
 
+
 def parse_size(text: str) -> int:
     """``"200M"`` -> 209715200; K, M and G are powers of 1024; a plain number is bytes."""
     units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
@@ -88,21 +89,29 @@ class Pool:
 
 
 def _zipf(n: int, s: float) -> list[float]:
-    return [1.0 / (rank ** s) for rank in range(1, n + 1)]
+    return [1.0 / (rank**s) for rank in range(1, n + 1)]
 
 
 # --------------------------------------------------------------------------
 # the access log
 
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun",
-           "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 #: 24 Feb 2008 00:08:59 in local time (-0600), as seconds since the epoch.
 _LOG_START = 1203811739
 
 _ISPS = (
-    "dsl.chcgil.sbcglobal.net", "res.rr.com", "hsd1.il.comcast.net", "dyn.optonline.net",
-    "static.theplanet.com", "pools.spcsdns.net", "adsl.hansenet.de", "cable.virginmedia.net",
-    "dialup.mindspring.com", "fios.verizon.net", "client.bresnan.net", "broadband.kyivstar.net",
+    "dsl.chcgil.sbcglobal.net",
+    "res.rr.com",
+    "hsd1.il.comcast.net",
+    "dyn.optonline.net",
+    "static.theplanet.com",
+    "pools.spcsdns.net",
+    "adsl.hansenet.de",
+    "cable.virginmedia.net",
+    "dialup.mindspring.com",
+    "fios.verizon.net",
+    "client.bresnan.net",
+    "broadband.kyivstar.net",
 )
 _CRAWLERS = (
     "crawl-{a}-{b}-{c}-{d}.searchbot.example.com",
@@ -110,55 +119,149 @@ _CRAWLERS = (
     "bot-{c}-{d}.crawler.example.org",
 )
 _PATH_GROUPS: dict[str, tuple[tuple[str, int], ...]] = {
-    # (path, size in bytes of a 200 response)
+    # (path, size in bytes of a 200 response). Only the "python" group says "python" in
+    # lower case, so --match-rate is the share of `grep python` hits; a swig page says
+    # "Python", so `grep -i python` finds a little more.
     "python": (
-        ("/python/", 5120), ("/python/index.html", 5120), ("/python/generators.pdf", 412_677),
-        ("/python/generators/genfind.py", 712), ("/python/tutorial/index.html", 9_861),
-        ("/python/python-notes.pdf", 1_233_004), ("/python/yapl/yapl.html", 14_208),
-        ("/python/pyfaq.html", 7_551), ("/talks/python-2008/slides.pdf", 2_120_117),
+        ("/python/", 5120),
+        ("/python/index.html", 5120),
+        ("/python/generators.pdf", 412_677),
+        ("/python/generators/genfind.py", 712),
+        ("/python/tutorial/index.html", 9_861),
+        ("/python/python-notes.pdf", 1_233_004),
+        ("/python/yapl/yapl.html", 14_208),
+        ("/python/pyfaq.html", 7_551),
+        ("/talks/python-2008/slides.pdf", 2_120_117),
         ("/python/coroutines.zip", 188_460),
     ),
     "ply": (
-        ("/ply/", 6_780), ("/ply/ply.html", 117_554), ("/ply/ply-2.3.tar.gz", 83_117),
-        ("/ply/ply-2.2.tar.gz", 77_904), ("/ply/example.html", 4_102), ("/ply/bookplug.gif", 23_537),
+        ("/ply/", 6_780),
+        ("/ply/ply.html", 117_554),
+        ("/ply/ply-2.3.tar.gz", 83_117),
+        ("/ply/ply-2.2.tar.gz", 77_904),
+        ("/ply/example.html", 4_102),
+        ("/ply/bookplug.gif", 23_537),
     ),
     "swig": (
-        ("/swig/", 3_311), ("/swig/swig-1.1p5.tar.gz", 1_102_944), ("/swig/Doc1.1/HTML/Contents.html", 20_415),
-        ("/swig/Doc1.1/HTML/Python.html", 101_337), ("/swig/papers/Tcl98/TclChap.html", 41_232),
+        ("/swig/", 3_311),
+        ("/swig/swig-1.1p5.tar.gz", 1_102_944),
+        ("/swig/Doc1.1/HTML/Contents.html", 20_415),
+        ("/swig/Doc1.1/HTML/Python.html", 101_337),
+        ("/swig/papers/Tcl98/TclChap.html", 41_232),
         ("/swig/exec.html", 2_961),
     ),
     "site": (
-        ("/", 4_447), ("/index.html", 4_447), ("/robots.txt", 68), ("/favicon.ico", 1_406),
-        ("/cv.html", 11_982), ("/papers/index.html", 8_044), ("/papers/atomic.pdf", 301_222),
-        ("/teaching/index.html", 3_879), ("/photos/index.html", 6_303), ("/photos/lake.jpg", 95_270),
-        ("/images/logo.gif", 2_914), ("/images/bullet.gif", 91), ("/css/site.css", 1_530),
-        ("/software/index.html", 5_006), ("/courses/index.html", 3_120), ("/contact.html", 1_802),
-        ("/blog/index.html", 24_718), ("/blog/2008/02/feed.xml", 33_061),
-        ("/cgi-bin/search.cgi?q=generators", 2_210), ("/scripts/setup.php", 0),
-        ("/phpmyadmin/main.php", 0), ("/awstats/awstats.pl", 0), ("/xmlrpc.php", 0),
+        ("/", 4_447),
+        ("/index.html", 4_447),
+        ("/robots.txt", 68),
+        ("/favicon.ico", 1_406),
+        ("/cv.html", 11_982),
+        ("/papers/index.html", 8_044),
+        ("/papers/atomic.pdf", 301_222),
+        ("/teaching/index.html", 3_879),
+        ("/photos/index.html", 6_303),
+        ("/photos/lake.jpg", 95_270),
+        ("/images/logo.gif", 2_914),
+        ("/images/bullet.gif", 91),
+        ("/css/site.css", 1_530),
+        ("/software/index.html", 5_006),
+        ("/courses/index.html", 3_120),
+        ("/contact.html", 1_802),
+        ("/blog/index.html", 24_718),
+        ("/blog/2008/02/feed.xml", 33_061),
+        ("/cgi-bin/search.cgi?q=generators", 2_210),
+        ("/scripts/setup.php", 0),
+        ("/phpmyadmin/main.php", 0),
+        ("/awstats/awstats.pl", 0),
+        ("/xmlrpc.php", 0),
     ),
 }
 #: Share of requests per group besides "python" (which gets --match-rate).
 _GROUP_SHARE = {"ply": 0.07, "swig": 0.06, "site": 0.87}
-_PATH_SKEW = {"/robots.txt": 0.8, "/": 3.0, "/favicon.ico": 2.0, "/images/bullet.gif": 1.5,
-              "/scripts/setup.php": 0.5, "/phpmyadmin/main.php": 0.5, "/awstats/awstats.pl": 0.5,
-              "/xmlrpc.php": 0.5}
+_PATH_SKEW = {
+    "/robots.txt": 0.8,
+    "/": 3.0,
+    "/favicon.ico": 2.0,
+    "/images/bullet.gif": 1.5,
+    "/scripts/setup.php": 0.5,
+    "/phpmyadmin/main.php": 0.5,
+    "/awstats/awstats.pl": 0.5,
+    "/xmlrpc.php": 0.5,
+}
 
 _POST_PATHS = ("/cgi-bin/search.cgi", "/cgi-bin/feedback.cgi", "/blog/comments/post")
-_STATUS = Pool.of([("200", 65.3), ("404", 26.9), ("304", 4.5), ("302", 1.22),
-                   ("301", 1.14), ("206", 0.7), ("403", 0.25)])
+_STATUS = Pool.of(
+    [("200", 65.3), ("404", 26.9), ("304", 4.5), ("302", 1.22), ("301", 1.14), ("206", 0.7), ("403", 0.25)]
+)
 _METHOD = Pool.of([("GET", 97.5), ("POST", 2.28), ("HEAD", 0.22)])
 _PROTOCOL = Pool.of([("HTTP/1.1", 88.0), ("HTTP/1.0", 12.0)])
 _USER = Pool.of([("-", 995.0), ("dave", 2.0), ("guest", 2.0), ("admin", 1.0)])
 #: Seconds between requests: bursts of crawling, quiet gaps.
-_GAP = Pool.of([(0, 30.0), (1, 14.0), (2, 8.0), (3, 6.0), (5, 5.0), (8, 5.0), (13, 5.0),
-                (21, 5.0), (34, 5.0), (55, 5.0), (89, 4.0), (144, 4.0), (233, 3.0), (377, 1.0)])
+_GAP = Pool.of(
+    [
+        (0, 30.0),
+        (1, 14.0),
+        (2, 8.0),
+        (3, 6.0),
+        (5, 5.0),
+        (8, 5.0),
+        (13, 5.0),
+        (21, 5.0),
+        (34, 5.0),
+        (55, 5.0),
+        (89, 4.0),
+        (144, 4.0),
+        (233, 3.0),
+        (377, 1.0),
+    ]
+)
 
 
 def _ipv4(rng: random.Random) -> tuple[int, int, int, int]:
-    return (rng.choice((24, 63, 64, 65, 66, 67, 68, 69, 70, 71, 72, 74, 75, 76, 81, 82, 85,
-                        86, 88, 90, 98, 99, 121, 124, 142, 189, 190, 195, 200, 201, 203, 209, 212, 213, 217)),
-            rng.randint(0, 255), rng.randint(0, 255), rng.randint(1, 254))
+    return (
+        rng.choice(
+            (
+                24,
+                63,
+                64,
+                65,
+                66,
+                67,
+                68,
+                69,
+                70,
+                71,
+                72,
+                74,
+                75,
+                76,
+                81,
+                82,
+                85,
+                86,
+                88,
+                90,
+                98,
+                99,
+                121,
+                124,
+                142,
+                189,
+                190,
+                195,
+                200,
+                201,
+                203,
+                209,
+                212,
+                213,
+                217,
+            )
+        ),
+        rng.randint(0, 255),
+        rng.randint(0, 255),
+        rng.randint(1, 254),
+    )
 
 
 def _host_pool(rng: random.Random, n: int = 1400) -> Pool:
@@ -171,23 +274,26 @@ def _host_pool(rng: random.Random, n: int = 1400) -> Pool:
             hosts.append(f"{rng.choice(('adsl', 'c', 'host', 'ip'))}-{a}-{b}-{c}-{d}.{rng.choice(_ISPS)}")
         else:
             hosts.append(f"{a}.{b}.{c}.{d}")
-    return Pool.of(list(zip(hosts, _zipf(n, 1.05))))
+    return Pool.of(list(zip(hosts, _zipf(n, 1.05), strict=True)))
 
 
 def _path_pool(match_rate: float) -> Pool:
     weighted: list[tuple[object, float]] = []
     shares = {"python": match_rate, **{g: s * (1.0 - match_rate) for g, s in _GROUP_SHARE.items()}}
     for group, paths in _PATH_GROUPS.items():
-        raw = [_PATH_SKEW.get(p, 1.0) / (rank ** 0.8) for rank, (p, _) in enumerate(paths, 1)]
+        raw = [_PATH_SKEW.get(p, 1.0) / (rank**0.8) for rank, (p, _) in enumerate(paths, 1)]
         total = sum(raw)
-        weighted.extend(((p, size), shares[group] * w / total) for (p, size), w in zip(paths, raw))
+        for (path, size), w in zip(paths, raw, strict=True):
+            weighted.append(((path, size), shares[group] * w / total))
     return Pool.of(weighted)
 
 
 def _timestamp(t: int) -> str:
     tm = time.gmtime(t)
-    return (f"{tm.tm_mday:02d}/{_MONTHS[tm.tm_mon - 1]}/{tm.tm_year}:"
-            f"{tm.tm_hour:02d}:{tm.tm_min:02d}:{tm.tm_sec:02d} -0600")
+    return (
+        f"{tm.tm_mday:02d}/{_MONTHS[tm.tm_mon - 1]}/{tm.tm_year}:"
+        f"{tm.tm_hour:02d}:{tm.tm_min:02d}:{tm.tm_sec:02d} -0600"
+    )
 
 
 def _bytes_field(rng: random.Random, method: str, status: str, path: str, size: int) -> str:
@@ -208,10 +314,18 @@ def log_chunks(seed: int, match_rate: float) -> Iterator[list[bytes]]:
     stamp_at, stamp = -1, ""
     while True:
         k = _LOG_CHUNK
-        columns = zip(hosts.draw(rng, k), _USER.draw(rng, k), _GAP.draw(rng, k), _METHOD.draw(rng, k),
-                      paths.draw(rng, k), _PROTOCOL.draw(rng, k), _STATUS.draw(rng, k))
+        columns = zip(
+            hosts.draw(rng, k),
+            _USER.draw(rng, k),
+            _GAP.draw(rng, k),
+            _METHOD.draw(rng, k),
+            paths.draw(rng, k),
+            _PROTOCOL.draw(rng, k),
+            _STATUS.draw(rng, k),
+            strict=True,
+        )
         lines: list[bytes] = []
-        for host, user, gap, method, (path, size), proto, status in columns:  # type: ignore[misc]
+        for host, user, gap, method, (path, size), proto, status in columns:
             t += gap
             if t != stamp_at:
                 stamp_at, stamp = t, _timestamp(t)
@@ -220,8 +334,9 @@ def log_chunks(seed: int, match_rate: float) -> Iterator[list[bytes]]:
             elif not size:
                 status = "404"  # a vulnerability scanner probing for what is not there
             nbytes = _bytes_field(rng, method, status, path, size)
-            lines.append(f'{host} - {user} [{stamp}] "{method} {path} {proto}" {status} {nbytes}\n'
-                         .encode("ascii"))
+            lines.append(
+                f'{host} - {user} [{stamp}] "{method} {path} {proto}" {status} {nbytes}\n'.encode("ascii")
+            )
         yield lines
 
 
@@ -232,21 +347,100 @@ _XML_HEAD = b'<?xml version="1.0"?>\r\n\r\n<buses>\r\n'
 _XML_TAIL = b"</buses>\r\n"
 _NS, _EW = ("North Bound", "South Bound"), ("East Bound", "West Bound")
 _STREETS = (
-    "Clark", "Halsted", "Ashland", "Western", "Cicero", "Pulaski", "Kedzie", "Damen", "Racine",
-    "Broadway", "Sheridan", "Harlem", "Central", "Austin", "Laramie", "Narragansett", "Kostner",
-    "Cottage Grove", "Stony Island", "Jeffery", "King Drive", "State", "Wentworth", "California",
-    "Lincoln", "Milwaukee", "Elston", "Irving Park", "Belmont", "Diversey", "Fullerton", "Armitage",
-    "North", "Division", "Chicago", "Grand", "Madison", "Roosevelt", "Cermak", "Archer", "Pershing",
-    "47th", "55th", "63rd", "71st", "79th", "87th", "95th", "103rd", "111th", "Touhy", "Devon",
-    "Peterson", "Foster", "Lawrence", "Montrose", "Addison", "Jackson", "Ogden", "Blue Island",
-    "Vincennes", "Ewing", "Torrence", "Exchange", "South Shore", "Lake Shore", "Higgins",
-    "Northwest Hwy", "Bryn Mawr", "Ridge", "Wilson", "Harrison", "Taylor", "Canal", "Indiana",
-    "Michigan", "LaSalle", "Wells", "Sedgwick", "Fort Dearborn",
+    "Clark",
+    "Halsted",
+    "Ashland",
+    "Western",
+    "Cicero",
+    "Pulaski",
+    "Kedzie",
+    "Damen",
+    "Racine",
+    "Broadway",
+    "Sheridan",
+    "Harlem",
+    "Central",
+    "Austin",
+    "Laramie",
+    "Narragansett",
+    "Kostner",
+    "Cottage Grove",
+    "Stony Island",
+    "Jeffery",
+    "King Drive",
+    "State",
+    "Wentworth",
+    "California",
+    "Lincoln",
+    "Milwaukee",
+    "Elston",
+    "Irving Park",
+    "Belmont",
+    "Diversey",
+    "Fullerton",
+    "Armitage",
+    "North",
+    "Division",
+    "Chicago",
+    "Grand",
+    "Madison",
+    "Roosevelt",
+    "Cermak",
+    "Archer",
+    "Pershing",
+    "47th",
+    "55th",
+    "63rd",
+    "71st",
+    "79th",
+    "87th",
+    "95th",
+    "103rd",
+    "111th",
+    "Touhy",
+    "Devon",
+    "Peterson",
+    "Foster",
+    "Lawrence",
+    "Montrose",
+    "Addison",
+    "Jackson",
+    "Ogden",
+    "Blue Island",
+    "Vincennes",
+    "Ewing",
+    "Torrence",
+    "Exchange",
+    "South Shore",
+    "Lake Shore",
+    "Higgins",
+    "Northwest Hwy",
+    "Bryn Mawr",
+    "Ridge",
+    "Wilson",
+    "Harrison",
+    "Taylor",
+    "Canal",
+    "Indiana",
+    "Michigan",
+    "LaSalle",
+    "Wells",
+    "Sedgwick",
+    "Fort Dearborn",
 )
 _TERMINI = (
-    "{} & Arthur Terminal", "{} & Howard", "{} & 95th Street", "{}/Red Line Station",
-    "{} & Navy Pier", "{} & Union Station", "{} Garage", "{} & Lake Park", "{} & Midway Orange Line",
-    "{} & Jefferson Park Terminal", "{} & 119th/Vincennes", "{} Loop via Michigan",
+    "{} & Arthur Terminal",
+    "{} & Howard",
+    "{} & 95th Street",
+    "{}/Red Line Station",
+    "{} & Navy Pier",
+    "{} & Union Station",
+    "{} Garage",
+    "{} & Lake Park",
+    "{} & Midway Orange Line",
+    "{} & Jefferson Park Terminal",
+    "{} & 119th/Vincennes",
+    "{} Loop via Michigan",
 )
 _BUS_TEMPLATE = (
     "\t<bus>\r\n"
@@ -290,7 +484,7 @@ def _route_names(rng: random.Random, n: int = 80) -> list[str]:
 def _lanes(rng: random.Random) -> list[Lane]:
     lanes: list[Lane] = []
     for route in _route_names(rng):
-        color = "#%06x" % rng.getrandbits(24)
+        color = f"#{rng.getrandbits(24):06x}"
         directions = _NS if route == "22" or rng.random() < 0.5 else _EW
         street = "Clark" if route == "22" else rng.choice(_STREETS)
         garage = rng.choice("CFKNPX")
@@ -308,7 +502,7 @@ def _lane_pool(lanes: list[Lane], match_rate: float) -> Pool:
     raw = [1.0 / (i % 17 + 1) ** 0.5 for i in range(len(others))]  # some routes busier than others
     total = sum(raw)
     weighted: list[tuple[object, float]] = [(target, match_rate)]
-    weighted.extend((lane, (1.0 - match_rate) * w / total) for lane, w in zip(others, raw))
+    weighted.extend((lane, (1.0 - match_rate) * w / total) for lane, w in zip(others, raw, strict=True))
     return Pool.of(weighted)
 
 
@@ -330,18 +524,28 @@ def xml_chunks(seed: int, match_rate: float) -> Iterator[list[bytes]]:
             actual = ""
             if rng.random() < 0.04:
                 actual = f"\t\t<actualRoute>{rng.choice(routes)}</actualRoute>\r\n"
-            chunk.append(_BUS_TEMPLATE.format(
-                id=rng.randint(1000, 8999), route=lane.route, actual=actual, color=lane.color,
-                revenue="true" if rng.random() < 0.93 else "false", direction=lane.direction,
-                lat=_coordinate(rng, 41.64, 0.42), lon=_coordinate(rng, -87.94, 0.41),
-                pattern=lane.pattern, run=f"{lane.garage}{rng.randint(100, 999)}",
-                final=lane.final, operator=rng.randint(10000, 99999),
-            ).encode("ascii"))
+            chunk.append(
+                _BUS_TEMPLATE.format(
+                    id=rng.randint(1000, 8999),
+                    route=lane.route,
+                    actual=actual,
+                    color=lane.color,
+                    revenue="true" if rng.random() < 0.93 else "false",
+                    direction=lane.direction,
+                    lat=_coordinate(rng, 41.64, 0.42),
+                    lon=_coordinate(rng, -87.94, 0.41),
+                    pattern=lane.pattern,
+                    run=f"{lane.garage}{rng.randint(100, 999)}",
+                    final=lane.final,
+                    operator=rng.randint(10000, 99999),
+                ).encode("ascii")
+            )
         yield chunk
 
 
 # --------------------------------------------------------------------------
 # writing
+
 
 def _write_items(out: BinaryIO, chunks: Iterator[list[bytes]], budget: int) -> int:
     """Write whole items until the next one would pass ``budget`` bytes; return bytes written."""
@@ -360,18 +564,19 @@ def _write_items(out: BinaryIO, chunks: Iterator[list[bytes]], budget: int) -> i
     return written  # pragma: no cover - the generators never end
 
 
-def write_log(out: BinaryIO, size: int, seed: int = DEFAULT_SEED,
-              match_rate: float = DEFAULT_LOG_MATCH_RATE) -> int:
+def write_log(
+    out: BinaryIO, size: int, seed: int = DEFAULT_SEED, match_rate: float = DEFAULT_LOG_MATCH_RATE
+) -> int:
     """Write an access log of at most ``size`` bytes (whole lines); return its size."""
     return _write_items(out, log_chunks(seed, match_rate), size)
 
 
-def write_xml(out: BinaryIO, size: int, seed: int = DEFAULT_SEED,
-              match_rate: float = DEFAULT_XML_MATCH_RATE) -> int:
+def write_xml(
+    out: BinaryIO, size: int, seed: int = DEFAULT_SEED, match_rate: float = DEFAULT_XML_MATCH_RATE
+) -> int:
     """Write a bus feed of at most ``size`` bytes (whole ``<bus>`` elements); return its size."""
     out.write(_XML_HEAD)
-    body = _write_items(out, xml_chunks(seed, match_rate),
-                        max(0, size - len(_XML_HEAD) - len(_XML_TAIL)))
+    body = _write_items(out, xml_chunks(seed, match_rate), max(0, size - len(_XML_HEAD) - len(_XML_TAIL)))
     out.write(_XML_TAIL)
     return len(_XML_HEAD) + body + len(_XML_TAIL)
 
@@ -393,23 +598,46 @@ def _write_file(path: Path, kind: str, size: int, seed: int, match_rate: float) 
 # --------------------------------------------------------------------------
 # command line
 
+
 def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Write cobus's sample data (seeded, deterministic, invented).",
         epilog="Without --out: writes samples/access.log and samples/buses.xml.",
     )
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="random seed (default %(default)s)")
-    parser.add_argument("--log-size", type=parse_size, metavar="SIZE",
-                        help=f"access-log size, e.g. 800K or 200M (default {DEFAULT_LOG_SIZE} bytes)")
-    parser.add_argument("--xml-size", type=parse_size, metavar="SIZE",
-                        help=f"bus-feed size, e.g. 500K or 200M (default {DEFAULT_XML_SIZE} bytes)")
-    parser.add_argument("--match-rate", type=parse_rate, metavar="FRACTION",
-                        help=f"log: share of lines containing 'python' (default {DEFAULT_LOG_MATCH_RATE}); "
-                             f"xml: share of buses on route 22 North Bound (default {DEFAULT_XML_MATCH_RATE})")
-    parser.add_argument("--out", type=Path, metavar="FILE",
-                        help="write one file: needs exactly one of --log-size and --xml-size")
-    parser.add_argument("--samples-dir", type=Path, default=_SAMPLES, metavar="DIR",
-                        help="where the default samples go (default: the repository's samples/)")
+    parser.add_argument(
+        "--log-size",
+        type=parse_size,
+        metavar="SIZE",
+        help=f"access-log size, e.g. 800K or 200M (default {DEFAULT_LOG_SIZE} bytes)",
+    )
+    parser.add_argument(
+        "--xml-size",
+        type=parse_size,
+        metavar="SIZE",
+        help=f"bus-feed size, e.g. 500K or 200M (default {DEFAULT_XML_SIZE} bytes)",
+    )
+    parser.add_argument(
+        "--match-rate",
+        type=parse_rate,
+        metavar="FRACTION",
+        help="log: share of lines containing 'python' (default "
+        f"{DEFAULT_LOG_MATCH_RATE}); xml: share of buses on route 22 "
+        f"North Bound (default {DEFAULT_XML_MATCH_RATE})",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        metavar="FILE",
+        help="write one file: needs exactly one of --log-size and --xml-size",
+    )
+    parser.add_argument(
+        "--samples-dir",
+        type=Path,
+        default=_SAMPLES,
+        metavar="DIR",
+        help="where the default samples go (default: the repository's samples/)",
+    )
     args = parser.parse_args(argv)
     if args.out is not None and (args.log_size is None) == (args.xml_size is None):
         parser.error("--out needs exactly one of --log-size and --xml-size")

@@ -1,0 +1,930 @@
+"""The benchmark command of cobus: every performance claim is measured here.
+
+    python scripts/bench.py                  # full: >= 200 MB inputs, medians of 5 (< 10 min, 2 cores)
+    python scripts/bench.py --quick          # 50/25 MB inputs, medians of 3 (< 1 min)
+    python scripts/bench.py --only grep,xml  # some groups; --list names them all
+
+A *group* is one function registered in ``GROUPS`` with ``@group(name)``. It
+gets its input from ``make_samples.py`` (cached under ``--cache-dir``), times
+its commands interleaved round-robin (so drift in the machine hits every
+command alike) and returns rows with a median, the children's peak RSS (from
+``os.wait4``) and a ratio to a named baseline; the run ends with one table
+across groups and the issue targets marked PASS/FAIL. Every command's stdout
+goes to a real file in the cache dir, never /dev/null: GNU grep stops at the
+first match when its output is /dev/null. Children run with the caller's
+environment untouched (PYTHONUNBUFFERED included: cobus must cope with it).
+Optional tools (rg, xmlstarlet) and cobus stages that do not exist yet are
+skipped with a note. Standard library only; nothing is installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import filecmp
+import hashlib
+import json
+import os
+import platform
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from collections.abc import Callable, Generator, Iterable, Sequence
+from dataclasses import dataclass, field
+from itertools import cycle, islice, repeat
+from pathlib import Path
+from typing import Any
+
+from make_samples import parse_size
+
+SCRIPTS = Path(__file__).resolve().parent
+ROOT = SCRIPTS.parent
+GENERATOR = SCRIPTS / "make_samples.py"
+SAMPLE_LOG = ROOT / "samples" / "access.log"
+SAMPLE_XML = ROOT / "samples" / "buses.xml"
+PY = sys.executable
+
+
+# --------------------------------------------------------------------------
+# settings and results
+
+
+@dataclass(frozen=True)
+class Settings:
+    quick: bool
+    repeats: int
+    cache_dir: Path
+    log_size: int
+    xml_size: int
+    rss_scaling: bool
+    #: Seconds a group may spend timing: fewer rounds (down to min_repeats) past it.
+    budget: float
+    min_repeats: int
+    seed: int = 2008
+
+
+@dataclass(frozen=True)
+class Command:
+    """One program to time; ``compare`` says whether its output joins the identity check."""
+
+    name: str
+    argv: tuple[str, ...]
+    compare: bool = True
+
+
+@dataclass
+class Timing:
+    command: Command
+    output: Path
+    seconds: list[float] = field(default_factory=list)
+    peak_rss_kb: int = 0
+    rss_floor_kb: int = 0
+    failure: str = ""
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.seconds)
+
+
+@dataclass(frozen=True)
+class Row:
+    group: str
+    name: str
+    value: float
+    unit: str  # "s" for a timed command, "ns/line" for in-process work
+    rss_mb: float | None
+    ratio: float | None
+    #: The child's true peak is at most rss_mb (see run_child): shown as "<=".
+    rss_at_floor: bool = False
+
+
+@dataclass(frozen=True)
+class Check:
+    """One target from the issues, with the measured figure that decides it."""
+
+    text: str
+    ok: bool
+    measured: str
+
+
+@dataclass
+class GroupResult:
+    name: str
+    baseline: str
+    rows: list[Row] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    checks: list[Check] = field(default_factory=list)
+    skipped: str = ""
+
+
+def say(message: str) -> None:
+    """Progress for people: stderr, so stdout holds only the results."""
+    print(message, file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------
+# running children
+
+
+@dataclass(frozen=True)
+class Run:
+    seconds: float
+    peak_rss_kb: int
+    #: The reaper's own peak RSS: the child's figure cannot go below it (see run_child).
+    rss_floor_kb: int
+    returncode: int
+    stderr: str
+
+
+_REAPER = textwrap.dedent("""\
+    import os, sys, time
+    with open("/proc/self/status") as f:  # this process's own peak: the child's floor
+        floor = next((int(line.split()[1]) for line in f if line.startswith("VmHWM:")), 0)
+    report, argv = sys.argv[1], sys.argv[2:]
+    start = time.perf_counter()
+    pid = os.posix_spawnp(argv[0], argv, os.environ)
+    _, status, usage = os.wait4(pid, 0)
+    seconds = time.perf_counter() - start
+    with open(report, "w") as f:
+        f.write(f"{seconds} {usage.ru_maxrss} {floor} {os.waitstatus_to_exitcode(status)}")
+""")
+
+
+def run_child(argv: Sequence[str], stdout: Path) -> Run:
+    """Run ``argv`` (in the repository root) with stdout to a file; time and peak RSS.
+
+    Discussion: why a reaper. Linux carries the peak RSS of the address space a
+    process had before ``execve`` into its ``ru_maxrss``, and a child spawned by
+    the bench starts in (a copy of) the bench's address space. So each command is
+    spawned by a minimal ``python -S -I`` reaper (~9 MB) that times it and reads
+    its ``os.wait4`` rusage: figures above the reaper's own peak are exact, those
+    at or below it are shown as "<= floor" (GNU grep really needs ~2 MB). The
+    reaper's start-up is not in the time.
+    """
+    err_path, report = stdout.with_suffix(".err"), stdout.with_suffix(".rusage")
+    report.unlink(missing_ok=True)
+    with open(stdout, "wb") as out, open(err_path, "wb") as err:
+        subprocess.run(
+            [PY, "-S", "-I", "-c", _REAPER, str(report), *argv],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=err,
+            cwd=ROOT,
+            check=False,
+        )
+    stderr = err_path.read_text(errors="replace")
+    try:
+        seconds, peak, floor, code = report.read_text().split()
+    except (OSError, ValueError):  # argv[0] not found, or the reaper itself failed
+        return Run(0.0, 0, 0, 127, stderr or f"cannot run {argv[0]}")
+    return Run(float(seconds), int(peak), int(floor), int(code), stderr)
+
+
+def failure_reason(run: Run) -> str:
+    """'' when the run succeeded, else one line saying why it is skipped."""
+    if run.returncode == 0:
+        return ""
+    lines = [ln.strip() for ln in run.stderr.splitlines() if ln.strip()]
+    last = lines[-1] if lines else "(no stderr)"
+    if "unknown stage" in run.stderr.lower():
+        unknown = next(ln for ln in lines if "unknown stage" in ln.lower())
+        return f"stage not available yet ({unknown})"
+    return f"exit {run.returncode}: {last[:160]}"
+
+
+def cobus(pipeline: str) -> tuple[str, ...]:
+    """``cobus run PIPELINE`` with the current interpreter (children run in ROOT: the tree's cobus)."""
+    return (PY, "-m", "cobus", "run", pipeline)
+
+
+def quoted(path: Path | str) -> str:
+    """A path as one word of pipeline text (the language quotes like a shell)."""
+    return shlex.quote(str(path))
+
+
+class Bench:
+    """What groups share: settings, cached inputs, probing and interleaved timing."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.out_dir = settings.cache_dir / "out"
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self._generator_tag = f"{_file_hash(GENERATOR):.8}"
+        self._prune_stale_inputs()
+
+    def _prune_stale_inputs(self) -> None:
+        """Inputs made by another version of the generator would only fill the disk."""
+        for kind in ("log", "xml"):
+            for path in self.settings.cache_dir.glob(f"{kind}-*-s*-g*.{kind}"):
+                if not path.stem.endswith(f"-g{self._generator_tag}"):
+                    say(f"  removing stale input {path.name}")
+                    path.unlink()
+
+    # -- inputs ----------------------------------------------------------
+
+    def log(self, size: int | None = None, match_rate: float | None = None) -> Path:
+        return self._input("log", size or self.settings.log_size, match_rate)
+
+    def xml(self, size: int | None = None, match_rate: float | None = None) -> Path:
+        return self._input("xml", size or self.settings.xml_size, match_rate)
+
+    def _input(self, kind: str, size: int, match_rate: float | None) -> Path:
+        rate = "" if match_rate is None else f"-r{match_rate}"
+        path = self.settings.cache_dir / (
+            f"{kind}-{_human(size)}-s{self.settings.seed}{rate}-g{self._generator_tag}.{kind}"
+        )
+        if not path.exists():
+            argv = [
+                PY,
+                str(GENERATOR),
+                f"--{kind}-size",
+                str(size),
+                "--out",
+                str(path),
+                "--seed",
+                str(self.settings.seed),
+            ]
+            if match_rate is not None:
+                argv += ["--match-rate", str(match_rate)]
+            say(f"  generating {path.name} ...")
+            start = time.perf_counter()
+            subprocess.run(argv, check=True)
+            say(f"  generated in {time.perf_counter() - start:.1f} s")
+        _warm(path)
+        return path
+
+    # -- commands --------------------------------------------------------
+
+    def output_path(self, group: str, name: str) -> Path:
+        slug = "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")
+        return self.out_dir / f"{group}-{slug}.out"
+
+    def probe(self, group: str, argv: Sequence[str]) -> str:
+        """Run a command on a small input first: '' if it works, else why not."""
+        return failure_reason(run_child(argv, self.output_path(group, "probe")))
+
+    def interleave(self, result: GroupResult, commands: Sequence[Command]) -> list[Timing]:
+        """Time commands round-robin, rotating the order each round; failures drop out.
+
+        When the first round shows that all rounds would overrun the group's
+        budget, fewer rounds are run (never fewer than ``min_repeats``) and a
+        note says so: this keeps --quick under a minute while a stage is slow.
+        """
+        settings = self.settings
+        timings = [Timing(c, self.output_path(result.name, c.name)) for c in commands]
+        repeats, r = settings.repeats, 0
+        while r < repeats:
+            started = time.perf_counter()
+            shift = r % len(timings)
+            for t in timings[shift:] + timings[:shift]:
+                if not t.failure:
+                    _record(t, run_child(t.command.argv, t.output))
+            r += 1
+            say(
+                f"  round {r}/{repeats}: "
+                + ", ".join(f"{t.command.name} {t.seconds[-1]:.2f}s" for t in timings if not t.failure)
+            )
+            if r == 1:
+                took = time.perf_counter() - started
+                affordable = int(settings.budget // took)
+                if affordable < repeats:
+                    repeats = max(min(settings.min_repeats, repeats), affordable)
+                    result.notes.append(
+                        f"medians of {repeats}, not {settings.repeats}: one round took {took:.0f} s "
+                        f"(budget {settings.budget:.0f} s per group)"
+                    )
+        return timings
+
+
+def _record(timing: Timing, run: Run) -> None:
+    timing.failure = failure_reason(run)
+    timing.seconds.append(run.seconds)
+    timing.peak_rss_kb = max(timing.peak_rss_kb, run.peak_rss_kb)
+    timing.rss_floor_kb = max(timing.rss_floor_kb, run.rss_floor_kb)
+
+
+def _warm(path: Path) -> None:
+    """Read a file once so every command meets it in the page cache."""
+    buffer = bytearray(1 << 20)
+    with open(path, "rb", buffering=0) as f:
+        while f.readinto(buffer):
+            pass
+
+
+def _file_hash(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _human(size: int) -> str:
+    for unit, scale in (("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)):
+        if size % scale == 0:
+            return f"{size // scale}{unit}"
+    return str(size)
+
+
+# --------------------------------------------------------------------------
+# turning timings into rows and checks
+
+#: A figure this close to the reaper's floor says only "no more than the floor".
+_FLOOR_SLACK_KB = 1024
+
+
+def rows_for(group: str, timings: Sequence[Timing], baseline: str) -> list[Row]:
+    base = next((t.median for t in timings if t.command.name == baseline and not t.failure), None)
+    return [
+        Row(
+            group,
+            t.command.name,
+            t.median,
+            "s",
+            t.peak_rss_kb / 1024,
+            t.median / base if base else None,
+            t.peak_rss_kb <= t.rss_floor_kb + _FLOOR_SLACK_KB,
+        )
+        for t in timings
+        if not t.failure
+    ]
+
+
+def failure_notes(timings: Sequence[Timing]) -> list[str]:
+    return [f"{t.command.name}: dropped, {t.failure}" for t in timings if t.failure]
+
+
+def identical_outputs(
+    result: GroupResult, timings: Sequence[Timing], normalise: Callable[[bytes], bytes] | None = None
+) -> None:
+    """Check every compared output against the baseline's; a mismatch is shouted in the notes."""
+    ok = [t for t in timings if t.command.compare and not t.failure]
+    ref = next((t for t in ok if t.command.name == result.baseline), None)
+    if ref is None or len(ok) < 2:
+        return
+    bad = [t.command.name for t in ok if not _same(ref.output, t.output, normalise)]
+    how = "byte-identical" if normalise is None else "identical (header, line ends normalised)"
+    if bad:
+        result.notes.append(
+            f"!!! OUTPUT MISMATCH: {', '.join(bad)} differ from {result.baseline}; "
+            f"compare the files in {ref.output.parent}"
+        )
+    result.checks.append(
+        Check(
+            f"outputs {how} to {result.baseline}'s",
+            not bad,
+            f"{len(ok)} commands, {_count_lines(ref.output):,} lines"
+            + (f"; differing: {', '.join(bad)}" if bad else ""),
+        )
+    )
+
+
+def _same(a: Path, b: Path, normalise: Callable[[bytes], bytes] | None) -> bool:
+    if normalise is None:
+        return filecmp.cmp(a, b, shallow=False)
+    return normalise(a.read_bytes()) == normalise(b.read_bytes())
+
+
+def _count_lines(path: Path) -> int:
+    with open(path, "rb") as f:
+        return sum(block.count(b"\n") for block in iter(lambda: f.read(1 << 20), b""))
+
+
+def ratio_of(rows: Sequence[Row], name: str, other: str) -> float | None:
+    values = {r.name: r.value for r in rows}
+    if name in values and other in values:
+        return values[name] / values[other]
+    return None
+
+
+def check_ratio(rows: Sequence[Row], text: str, name: str, other: str, limit: float) -> Check | None:
+    """``name`` takes at most ``limit`` times as long as ``other`` (None if either is missing)."""
+    ratio = ratio_of(rows, name, other)
+    if ratio is None:
+        return None
+    return Check(text, ratio <= limit, f"{ratio:.2f}x")
+
+
+# --------------------------------------------------------------------------
+# groups
+
+GroupFn = Callable[[Bench], GroupResult]
+GROUPS: dict[str, GroupFn] = {}
+
+
+def group(name: str) -> Callable[[GroupFn], GroupFn]:
+    def register(fn: GroupFn) -> GroupFn:
+        GROUPS[name] = fn
+        return fn
+
+    return register
+
+
+_PY_GREP_LOOP = textwrap.dedent("""\
+    import sys
+    out = open(1, "wb", closefd=False)
+    for line in open(sys.argv[1], "rb"):
+        if b"python" in line:
+            out.write(line)
+    out.flush()
+""")
+
+
+@group("grep")
+def grep_group(b: Bench) -> GroupResult:
+    """cat | grep python | print against GNU grep, ripgrep and a Python line loop."""
+    result = GroupResult("grep", baseline="GNU grep -F")
+    log = b.log()
+    commands = [Command("GNU grep -F", ("grep", "-F", "python", str(log)))]
+    if shutil.which("rg"):
+        commands.append(Command("ripgrep -F", ("rg", "-F", "python", str(log))))
+    else:
+        result.notes.append("ripgrep: not on PATH, skipped (apt-get install ripgrep)")
+    commands.append(Command("python line loop", (PY, "-c", _PY_GREP_LOOP, str(log))))
+    reason = b.probe("grep", cobus(f"cat {quoted(SAMPLE_LOG)} | grep python | print"))
+    if reason:
+        result.notes.append(f"cobus: skipped, {reason}")
+    else:
+        empty = b.settings.cache_dir / "empty.log"
+        empty.touch()
+        commands += [
+            Command("cobus", cobus(f"cat {quoted(log)} | grep python | print")),
+            Command(
+                "cobus startup (empty file)",
+                cobus(f"cat {quoted(empty)} | grep python | print"),
+                compare=False,
+            ),
+        ]
+    timings = b.interleave(result, commands)
+    result.rows = rows_for("grep", timings, result.baseline)
+    result.notes += failure_notes(timings)
+    result.checks = [
+        c
+        for c in (
+            check_ratio(result.rows, "cobus within 2.0x of GNU grep -F", "cobus", "GNU grep -F", 2.0),
+            check_ratio(
+                result.rows, "cobus faster than the Python line loop", "cobus", "python line loop", 1.0
+            ),
+        )
+        if c
+    ]
+    identical_outputs(result, timings)
+    return result
+
+
+class _GrepHandler:
+    """The classic object version: a method call per line."""
+
+    def __init__(self, pattern: str, target: _NullHandler) -> None:
+        self.pattern = pattern
+        self.target = target
+
+    def send(self, line: str) -> None:
+        if self.pattern in line:
+            self.target.send(line)
+
+
+class _NullHandler:
+    def send(self, line: str) -> None:
+        pass
+
+
+def _primed(gen: Generator[None, Any, None]) -> Generator[None, Any, None]:
+    next(gen)
+    return gen
+
+
+def _grep_coroutine(pattern: Any, target: Generator[None, Any, None]) -> Generator[None, Any, None]:
+    """The classic coroutine version: a send per line."""
+    while True:
+        line = yield
+        if pattern in line:
+            target.send(line)
+
+
+def _null_coroutine() -> Generator[None, Any, None]:
+    while True:
+        yield
+
+
+def _per_item_ns(work: Callable[[], None], items: int, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) / items * 1e9
+
+
+def _line_blocks(lines: Sequence[bytes], block_size: int = 1 << 20) -> list[bytes]:
+    """Lines cut into blocks of whole lines of about ``block_size`` (as ``cat`` sends them)."""
+    blocks: list[bytes] = []
+    part: list[bytes] = []
+    size = 0
+    for line in lines:
+        part.append(line)
+        size += len(line)
+        if size >= block_size:
+            blocks.append(b"".join(part))
+            part, size = [], 0
+    if part:
+        blocks.append(b"".join(part))
+    return blocks
+
+
+def _cobus_grep_ns(blocks: Sequence[bytes], items: int, repeats: int) -> float:
+    """Per-line cost of cobus's own grep stage, fed batches in-process."""
+    import cobus  # the public API: the registry builds the stage, as the pipeline builder does
+
+    counted = [0]
+
+    @cobus.coroutine
+    def count_lines() -> Generator[None, Any, None]:
+        while True:
+            block = yield
+            counted[0] += block.count(b"\n")
+
+    factory = cobus.registry.lookup("grep", source=False).factory
+
+    def work() -> None:
+        stage = factory(count_lines(), pattern="python")
+        try:
+            for block in blocks:
+                stage.send(block)
+        except cobus.Done:
+            pass
+        finally:
+            stage.close()
+
+    return _per_item_ns(work, items, repeats)
+
+
+def micro_measurements(n: int, repeats: int) -> tuple[dict[str, float], list[str]]:
+    """ns per line for each way of pushing ``n`` lines; runs in its own process."""
+    line = "python is nice"
+    obj = _GrepHandler("python", _NullHandler())
+    co = _primed(_grep_coroutine("python", _primed(_null_coroutine())))
+    measured = {
+        "method call (object)": _per_item_ns(lambda: _send_each(obj.send, repeat(line, n)), n, repeats),
+        "coroutine send": _per_item_ns(lambda: _send_each(co.send, repeat(line, n)), n, repeats),
+    }
+    # The same chain over real log lines (bytes), to compare with cobus on the same data.
+    log_lines = list(islice(cycle(SAMPLE_LOG.read_bytes().splitlines(keepends=True)), n))
+    co_log = _primed(_grep_coroutine(b"python", _primed(_null_coroutine())))
+    measured["coroutine send, log lines"] = _per_item_ns(
+        lambda: _send_each(co_log.send, log_lines), n, repeats
+    )
+    notes = []
+    try:
+        sys.path.insert(0, str(ROOT))  # the working tree's cobus, as `python -m cobus` from ROOT
+        measured["cobus grep, log lines"] = _cobus_grep_ns(_line_blocks(log_lines), n, repeats)
+        every = _line_blocks([line.encode() + b"\n"] * n)
+        measured["cobus grep, every line hits"] = _cobus_grep_ns(every, n, repeats)
+    except Exception as exc:  # cobus not importable, or not built far enough yet
+        notes.append(f"cobus in-process: skipped ({type(exc).__name__}: {exc})")
+    return measured, notes
+
+
+def _send_each(send: Callable[[Any], None], items: Iterable[Any]) -> None:
+    for item in items:
+        send(item)
+
+
+@group("coroutine-micro")
+def coroutine_micro_group(b: Bench) -> GroupResult:
+    """The classic micro-benchmark (send into a coroutine vs call a method), and cobus per line."""
+    n = 300_000 if b.settings.quick else 1_000_000
+    repeats = b.settings.repeats
+    result = GroupResult("coroutine-micro", baseline="method call (object)")
+    # A child process, so that the lines held in memory do not raise the bench's own RSS.
+    child = subprocess.run(
+        [PY, __file__, "--micro-child", str(n), str(repeats)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
+    if child.returncode:
+        result.skipped = f"the measuring process failed: {child.stderr.strip()[-300:]}"
+        return result
+    report = json.loads(child.stdout)
+    measured: dict[str, float] = report["measured"]
+    base = measured[result.baseline]
+    result.rows = [Row(result.name, name, ns, "ns/line", None, ns / base) for name, ns in measured.items()]
+    result.notes = [
+        f"{n:,} lines per measurement, median of {repeats}. 'python is nice' is the "
+        "classic's line; log lines come from samples/access.log (~95 bytes, ~1.5% contain "
+        "'python'); cobus gets them as 1 MiB batches of whole lines",
+        *report["notes"],
+    ]
+    return result
+
+
+_XML_FIELDS = "id,route,direction,latitude,longitude"
+_XML_PIPELINE = (
+    "xml --parser {parser} {path} | records bus | where route=22 "
+    '| where direction="North Bound" | csv ' + _XML_FIELDS
+)
+_LXML_LOOP = textwrap.dedent(f"""\
+    import csv, sys
+    from lxml import etree
+    fields = {_XML_FIELDS.split(",")!r}
+    out = open(1, "w", newline="", buffering=1 << 16, closefd=False)
+    write = csv.writer(out, lineterminator="\\n").writerow
+    write(fields)
+    for _, bus in etree.iterparse(sys.argv[1], tag="bus"):
+        if bus.findtext("route") == "22" and bus.findtext("direction") == "North Bound":
+            write([bus.findtext(f) for f in fields])
+        bus.clear()
+        while bus.getprevious() is not None:
+            del bus.getparent()[0]
+    out.flush()
+""")
+_PARSERS = ("expat", "lxml", "sax")
+
+
+# Not '//bus[...]': libxml2 refuses an XPath node-set over 10 million nodes, and
+# '//' visits every node of a 200 MB document ("growing nodeset hit limit").
+_XPATH = '/buses/bus[route="22" and direction="North Bound"]'
+
+
+def _xmlstarlet(path: str) -> tuple[str, ...]:
+    values: list[str] = []
+    for i, name in enumerate(_XML_FIELDS.split(",")):
+        values += (["-o", ","] if i else []) + ["-v", name]
+    return ("xmlstarlet", "sel", "-t", "-m", _XPATH, *values, "-n", path)
+
+
+def _normalise_csv(data: bytes) -> bytes:
+    """Same rows whatever the header choice and line ends (csv may write CRLF)."""
+    lines = data.replace(b"\r\n", b"\n").split(b"\n")
+    if lines and lines[0] == _XML_FIELDS.encode():
+        lines = lines[1:]
+    return b"\n".join(line for line in lines if line)
+
+
+def _working_parsers(b: Bench, result: GroupResult) -> list[str]:
+    """The parsers whose cobus pipeline runs on samples/buses.xml; notes for the others."""
+    parsers = []
+    for parser in _PARSERS:
+        reason = b.probe("xml", cobus(_XML_PIPELINE.format(parser=parser, path=quoted(SAMPLE_XML))))
+        if reason:
+            result.notes.append(f"cobus --parser {parser}: skipped, {reason}")
+        else:
+            parsers.append(parser)
+    return parsers
+
+
+def _xml_commands(path: Path, parsers: Sequence[str], *, xmlstarlet: bool) -> list[Command]:
+    commands = [Command("lxml iterparse loop", (PY, "-c", _LXML_LOOP, str(path)))]
+    commands += [
+        Command(f"cobus {parser}", cobus(_XML_PIPELINE.format(parser=parser, path=quoted(path))))
+        for parser in parsers
+    ]
+    if xmlstarlet:
+        commands.append(Command("xmlstarlet sel", _xmlstarlet(str(path))))
+    return commands
+
+
+@group("xml")
+def xml_group(b: Bench) -> GroupResult:
+    """Route 22 North Bound to CSV: cobus per parser vs xmlstarlet vs a hand lxml loop."""
+    result = GroupResult("xml", baseline="lxml iterparse loop")
+    parsers = _working_parsers(b, result)
+    if not parsers:
+        result.notes.append("no cobus xml pipeline runs yet: timing the peers only")
+    xmlstarlet = shutil.which("xmlstarlet") is not None
+    if not xmlstarlet:
+        result.notes.append("xmlstarlet: not installed, skipped (optional; apt-get install xmlstarlet)")
+    timings = b.interleave(result, _xml_commands(b.xml(), parsers, xmlstarlet=xmlstarlet))
+    result.rows = rows_for("xml", timings, result.baseline)
+    result.notes += failure_notes(timings)
+    result.checks = _xml_checks(result, _human(b.settings.xml_size))
+    identical_outputs(result, timings, _normalise_csv)
+    if b.settings.rss_scaling:
+        _rss_scaling(b, parsers, result)
+    return result
+
+
+def _xml_checks(result: GroupResult, size: str) -> list[Check]:
+    cobus_rows = [r for r in result.rows if r.name.startswith("cobus")]
+    if not cobus_rows:
+        return []
+    best = min(cobus_rows, key=lambda r: r.value)
+    checks = [
+        check_ratio(result.rows, f"{best.name} faster than xmlstarlet", best.name, "xmlstarlet sel", 1.0),
+        check_ratio(
+            result.rows, f"{best.name} within 1.5x of the lxml loop", best.name, result.baseline, 1.5
+        ),
+    ]
+    worst = max(cobus_rows, key=lambda r: r.rss_mb or 0.0)
+    rss = worst.rss_mb or 0.0
+    checks.append(Check(f"cobus peak RSS under 150 MB on {size}", rss < 150, f"{worst.name}: {rss:.0f} MB"))
+    return [c for c in checks if c]
+
+
+def _rss_scaling(b: Bench, parsers: Sequence[str], result: GroupResult) -> None:
+    """Peak RSS on 50 MB vs 500 MB (one run each): memory must not grow with the file."""
+    say("  RSS scaling: 50 MB vs 500 MB")
+    sizes = (50 << 20, 500 << 20)
+    runs = {size: _xml_commands(b.xml(size), parsers, xmlstarlet=False) for size in sizes}
+    for i, command in enumerate(runs[sizes[0]]):
+        rss = []
+        for size in sizes:
+            run = run_child(runs[size][i].argv, b.output_path("xml", f"rss-{command.name}"))
+            rss.append(max(run.peak_rss_kb, run.rss_floor_kb) / 1024)
+        result.notes.append(
+            f"RSS scaling {command.name}: 50 MB -> {rss[0]:.0f} MB, 500 MB -> {rss[1]:.0f} MB"
+        )
+        if command.name.startswith("cobus"):
+            result.checks.append(
+                Check(
+                    f"{command.name} RSS flat from 50 MB to 500 MB",
+                    rss[1] < 150 and rss[1] <= rss[0] * 1.25 + 10,
+                    f"{rss[0]:.0f} -> {rss[1]:.0f} MB",
+                )
+            )
+
+
+_SLOW_RX = '"timeout|refused"'
+_THREAD_VARIANTS = {
+    "inline": "cat {f} | grep -i {rx} | count",
+    "threaded": "cat {f} | threaded [grep -i {rx}] | count",
+    "subprocess": "cat {f} | subprocess [grep -i {rx}] | count",
+    "parallel 2": "cat {f} | parallel 2 [grep -i {rx}] | count",
+}
+
+
+@group("threads")
+def threads_group(b: Bench) -> GroupResult:
+    """The cost of moving a branch into a thread, a child process, or two workers."""
+    result = GroupResult("threads", baseline="inline")
+    log = quoted(b.log())
+    commands = []
+    for name, text in _THREAD_VARIANTS.items():
+        reason = b.probe("threads", cobus(text.format(f=quoted(SAMPLE_LOG), rx=_SLOW_RX)))
+        if reason:
+            result.notes.append(f"{name}: skipped, {reason}")
+        else:
+            commands.append(Command(name, cobus(text.format(f=log, rx=_SLOW_RX))))
+    if not any(c.name == "inline" for c in commands):
+        result.skipped = "the inline pipeline does not run yet"
+        return result
+    if len(commands) == 1:
+        result.skipped = "no threaded, subprocess or parallel stage yet"
+        return result
+    timings = b.interleave(result, commands)
+    result.rows = rows_for("threads", timings, result.baseline)
+    result.notes += failure_notes(timings)
+    checks = [
+        check_ratio(result.rows, "threaded adds at most 30%", "threaded", "inline", 1.3),
+        check_ratio(result.rows, "subprocess adds at most 30%", "subprocess", "inline", 1.3),
+        check_ratio(result.rows, "parallel 2 at least 1.6x faster", "parallel 2", "inline", 1 / 1.6),
+    ]
+    result.checks = [c for c in checks if c]
+    identical_outputs(result, timings)
+    return result
+
+
+# --------------------------------------------------------------------------
+# reporting
+
+
+def print_group(result: GroupResult) -> None:
+    print(f"\n== {result.name} ==")
+    if result.skipped:
+        print(f"  skipped: {result.skipped}")
+    for note in result.notes:
+        print(f"  {note}")
+
+
+def print_table(results: Sequence[GroupResult]) -> None:
+    print("\n== ratios (median; lower is faster; ratio = time / the group's baseline) ==")
+    header = f"{'group':<16} {'command':<30} {'median':>14} {'peak RSS':>10} {'ratio':>7}  baseline"
+    print(header)
+    print("-" * len(header))
+    for res in results:
+        for row in res.rows:
+            value = f"{row.value:.3f} s" if row.unit == "s" else f"{row.value:.1f} {row.unit}"
+            rss = "-" if row.rss_mb is None else f"{'<=' * row.rss_at_floor}{row.rss_mb:.1f} MB"
+            ratio = "-" if row.ratio is None else f"{row.ratio:.2f}"
+            mark = "  <- baseline" if row.name == res.baseline else ""
+            print(f"{row.group:<16} {row.name:<30} {value:>14} {rss:>10} {ratio:>7}  {res.baseline}{mark}")
+        if not res.rows:
+            print(f"{res.name:<16} (no rows: {res.skipped or 'see notes'})")
+    checks = [(res.name, c) for res in results for c in res.checks]
+    if checks:
+        print("\n== targets ==")
+        for name, c in checks:
+            print(f"[{'PASS' if c.ok else 'FAIL'}] {name}: {c.text} ({c.measured})")
+
+
+def describe_machine() -> str:
+    def version(argv: Sequence[str]) -> str:
+        if not shutil.which(argv[0]):
+            return "absent"
+        out = subprocess.run(argv, capture_output=True, text=True, check=False).stdout
+        return (out.splitlines() or ["?"])[0]
+
+    return "\n".join(
+        [
+            f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs, "
+            f"PYTHONUNBUFFERED={os.environ.get('PYTHONUNBUFFERED', '')!r}, "
+            f"LANG={os.environ.get('LANG', '')!r}",
+            f"grep: {version(['grep', '--version'])}; rg: {version(['rg', '--version'])}; "
+            f"xmlstarlet: {version(['xmlstarlet', '--version'])}",
+            load_note(),
+        ]
+    )
+
+
+def load_note() -> str:
+    """The 1-minute load average, with a warning when other work competes for the CPUs."""
+    load, cpus = os.getloadavg()[0], os.cpu_count() or 1
+    busy = "  !!! the machine is busy: timings are noisy" if load > cpus / 2 else ""
+    return f"load average {load:.2f} on {cpus} CPUs{busy}"
+
+
+# --------------------------------------------------------------------------
+# command line
+
+
+def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="50 MB log, 25 MB XML, medians of 3")
+    parser.add_argument("--only", metavar="G1,G2", help=f"groups to run: {', '.join(GROUPS)}")
+    parser.add_argument("--list", action="store_true", help="list the groups and exit")
+    parser.add_argument("--repeats", type=int, help="runs per command (default 5, quick 3)")
+    parser.add_argument(
+        "--log-size", type=parse_size, metavar="SIZE", help="generated log size (default 200M, quick 50M)"
+    )
+    parser.add_argument(
+        "--xml-size", type=parse_size, metavar="SIZE", help="generated XML size (default 200M, quick 25M)"
+    )
+    parser.add_argument(
+        "--budget",
+        type=float,
+        metavar="SECONDS",
+        help="timing budget per group: fewer rounds past it "
+        "(default 150, quick 12; never under 3 rounds, quick 1)",
+    )
+    parser.add_argument(
+        "--rss-scaling", action="store_true", help="xml: peak RSS on 50 MB vs 500 MB inputs (slow)"
+    )
+    parser.add_argument("--micro-child", nargs=2, type=int, metavar=("N", "REPEATS"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "cobus-bench",
+        help="generated inputs and outputs (default %(default)s)",
+    )
+    args = parser.parse_args(argv)
+    if args.only:
+        unknown = sorted(set(args.only.split(",")) - set(GROUPS))
+        if unknown:
+            parser.error(f"unknown group {', '.join(unknown)}; groups: {', '.join(GROUPS)}")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _arguments(argv)
+    if args.micro_child:
+        measured, notes = micro_measurements(*args.micro_child)
+        print(json.dumps({"measured": measured, "notes": notes}))
+        return 0
+    if args.list:
+        for name, fn in GROUPS.items():
+            print(f"{name:<16} {(fn.__doc__ or '').strip()}")
+        return 0
+    quick = args.quick
+    settings = Settings(
+        quick=quick,
+        repeats=args.repeats or (3 if quick else 5),
+        cache_dir=args.cache_dir,
+        log_size=args.log_size or (50 << 20 if quick else 200 << 20),
+        xml_size=args.xml_size or (25 << 20 if quick else 200 << 20),
+        rss_scaling=args.rss_scaling,
+        budget=args.budget or (12.0 if quick else 150.0),
+        min_repeats=1 if quick else 3,
+    )
+    bench = Bench(settings)
+    names = args.only.split(",") if args.only else list(GROUPS)
+    print(describe_machine())
+    print(
+        f"mode: {'quick' if args.quick else 'full'}, medians of {settings.repeats}, "
+        f"log {_human(settings.log_size)}, xml {_human(settings.xml_size)}, cache {settings.cache_dir}"
+    )
+    started = time.perf_counter()
+    results = []
+    for name in names:
+        say(f"[{name}]")
+        result = GROUPS[name](bench)
+        print_group(result)
+        results.append(result)
+    print_table(results)
+    print(f"\ntotal {time.perf_counter() - started:.0f} s; at the end: {load_note()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
