@@ -16,17 +16,18 @@ import time
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 from click.shell_completion import CompletionItem, get_completion_class
-from rich.console import Console
-from rich.markup import escape
 
 from . import __version__
 from .context import RunContext, binary_stdout
 from .errors import CobusError, SpecError
 from .registry import registry
+
+if TYPE_CHECKING:  # rich is imported when there is something to draw, not at start
+    from rich.console import Console
 
 __all__ = ["main"]
 
@@ -47,11 +48,22 @@ def _on_sigterm(signum: int, frame: Any) -> NoReturn:
 
 
 def _stderr() -> Console:
+    from rich.console import Console
+
     return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _stderr_is_terminal() -> bool:
+    try:
+        return os.isatty(sys.stderr.fileno())
+    except (AttributeError, OSError, ValueError):
+        return False
 
 
 def _report(console: Console, exc: BaseException, *, debug: bool) -> int:
     """Print one line for an error (and a caret under bad pipeline text); the exit code."""
+    from rich.markup import escape
+
     if isinstance(exc, CobusError):
         console.print(f"[bold red]cobus: error:[/] {escape(str(exc))}")
         if isinstance(exc, SpecError):
@@ -157,16 +169,18 @@ def run(pipeline: tuple[str, ...], quiet: bool, stats: bool, debug: bool) -> Non
 
     with _guard(debug):
         graph = load(_pipeline_arg(pipeline))
-        console = _stderr()
+        # Without a terminal on stderr, notices are plain lines and rich is not loaded.
+        terminal = _stderr_is_terminal()
+        console = _stderr() if terminal or stats else None
         live_source = any(n.spec.name in _LIVE_SOURCES for n in graph.sources)
         ctx = RunContext(
             stdout=binary_stdout(),
-            console=None if quiet else console,
+            console=console if terminal and not quiet else None,
             live=sys.stdout.isatty() or live_source,
             live_source=live_source,
             quiet=quiet,
             debug=debug,
-            progress=_progress_board(console) if console.is_terminal and not quiet else None,
+            progress=_progress_board(console) if console is not None and terminal and not quiet else None,
             stats=[] if stats else None,
         )
         previous = _install(signal.SIGTERM, _on_sigterm)
@@ -177,7 +191,7 @@ def run(pipeline: tuple[str, ...], quiet: bool, stats: bool, debug: bool) -> Non
             _install(signal.SIGTERM, previous)
             if ctx.progress is not None:
                 ctx.progress.close()
-            if ctx.stats is not None:
+            if ctx.stats is not None and console is not None:
                 console.print(stats_table(ctx.stats, time.perf_counter() - started, ctx.stopwatch))
 
 
@@ -217,6 +231,8 @@ def explain(pipeline: tuple[str, ...], debug: bool) -> None:
 
     with _guard(debug):
         tree = graph_tree(load(_pipeline_arg(pipeline)))
+        from rich.console import Console
+
         Console(highlight=False, soft_wrap=True).print(tree)
 
 
@@ -230,6 +246,8 @@ def explain(pipeline: tuple[str, ...], debug: bool) -> None:
 )
 def stages(name: str | None) -> None:
     """List every stage, or show the full help of stage NAME."""
+    from rich.console import Console
+
     from .explain import stage_help, stages_table
 
     console = Console(highlight=False)

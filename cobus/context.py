@@ -61,7 +61,9 @@ class RunContext:
         return self.progress.track(description, total) if self.progress is not None else NO_TRACKER
 
     def warn(self, message: str) -> None:
-        """One line on stderr for the user (a truncated file, a skipped document)."""
+        """One line on stderr for the user (a truncated file, a skipped document); not with --quiet."""
+        if self.quiet:
+            return
         if self.console is not None:
             from rich.markup import escape
 

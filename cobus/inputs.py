@@ -2,8 +2,8 @@
 
 ``open_input`` opens a path (or ``-``) and decompresses ``.gz``/``.bz2``/``.xz``
 by suffix; ``read_blocks`` reads large raw blocks, translating read errors
-into one-line errors that name the path; ``LineSplitter`` cuts raw chunks
-into blocks of whole lines. Not a stage module: ``cat`` and ``xml`` both use
+into one-line errors that name the path; ``line_blocks`` reads blocks of
+whole lines. Not a stage module: ``cat`` and ``xml`` both use
 it, and stages never import each other.
 """
 
@@ -22,7 +22,7 @@ from typing import IO, Any
 
 from .errors import SourceError
 
-__all__ = ["BLOCK_SIZE", "Input", "LineSplitter", "blocks_of", "open_input", "read_blocks"]
+__all__ = ["BLOCK_SIZE", "Input", "line_blocks", "open_input", "read_blocks"]
 
 BLOCK_SIZE = 1 << 20
 
@@ -102,57 +102,55 @@ def read_blocks(stream: IO[bytes], path: str, size: int = BLOCK_SIZE) -> Iterato
         try:
             chunk = read(size)
         except (OSError, EOFError, lzma.LZMAError, zlib.error) as exc:
-            reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-            raise SourceError(f"{path}: {reason}") from exc
+            raise _read_error(path, exc) from exc
         if not chunk:
             return
         yield chunk
 
 
-class LineSplitter:
-    """Cuts raw chunks into blocks of whole lines.
+def line_blocks(stream: IO[bytes], path: str, size: int = BLOCK_SIZE) -> Iterator[bytes]:
+    """Blocks of whole lines read from ``stream``; ``b""`` after a read that ended no line.
 
-    Discussion: the tail after a chunk's last newline is carried as a list of
-    pieces and joined only when its newline arrives, so a 1 GB line is copied
-    once, not once per chunk.
+    A last line without a newline is given one. The empty blocks let a caller
+    wait until a pipe is readable again before the next read, instead of
+    blocking inside this generator while a long line trickles in.
+
+    Discussion: one buffer, read into. Each read lands after the partial line
+    held from the last one, so a block is copied exactly once, into the
+    ``bytes`` that is sent; only the (short) held tail is moved to the front.
+    A line longer than the buffer doubles it, so a 1 GB line costs linear
+    time and memory.
     """
+    # readinto1: at most one system call, so a pipe gives what is ready now.
+    raw: Any = stream
+    readinto: Callable[[memoryview], int] = getattr(raw, "readinto1", None) or raw.readinto
+    buf = bytearray(size)
+    held = 0
+    while True:
+        if held == len(buf):
+            buf.extend(bytes(len(buf)))  # a line longer than the buffer
+        with memoryview(buf) as view:
+            try:
+                n = readinto(view[held:])
+            except (OSError, EOFError, lzma.LZMAError, zlib.error) as exc:
+                raise _read_error(path, exc) from exc
+            if not n:
+                break
+            end = held + n
+            cut = buf.rfind(b"\n", held, end) + 1
+            if cut == 0:
+                held = end
+                block = b""
+            else:
+                block = bytes(view[:cut])
+                held = end - cut
+        if held and cut:
+            buf[:held] = buf[cut:end]
+        yield block
+    if held:
+        yield bytes(buf[:held]) + b"\n"
 
-    def __init__(self) -> None:
-        self._carry: list[bytes] = []
 
-    def feed(self, chunk: bytes) -> bytes:
-        """The whole lines completed by ``chunk`` (maybe ``b""``)."""
-        cut = chunk.rfind(b"\n") + 1
-        if cut == 0:
-            self._carry.append(chunk)
-            return b""
-        if self._carry:
-            self._carry.append(chunk[:cut])
-            block = b"".join(self._carry)
-            self._carry = []
-        else:
-            block = chunk if cut == len(chunk) else chunk[:cut]
-        if cut < len(chunk):
-            self._carry.append(chunk[cut:])
-        return block
-
-    def flush(self) -> bytes:
-        """The held partial line, given the newline it lacks (or ``b""``)."""
-        if not self._carry:
-            return b""
-        self._carry.append(b"\n")
-        block = b"".join(self._carry)
-        self._carry = []
-        return block
-
-
-def blocks_of(chunks: Iterator[bytes]) -> Iterator[bytes]:
-    """Blocks of whole lines from raw chunks; a last line without newline gets one."""
-    lines = LineSplitter()
-    for chunk in chunks:
-        block = lines.feed(chunk)
-        if block:
-            yield block
-    tail = lines.flush()
-    if tail:
-        yield tail
+def _read_error(path: str, exc: BaseException) -> SourceError:
+    reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    return SourceError(f"{path}: {reason}")

@@ -4,22 +4,53 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import io
 import lzma
 from pathlib import Path
 
+import pytest
 from util import needs_data
 
-from cobus.inputs import blocks_of
+from cobus.inputs import line_blocks
+
+
+class Trickle(io.RawIOBase):
+    """A real raw stream that hands out its bytes a few at a time, like a slow pipe."""
+
+    def __init__(self, data: bytes, step: int) -> None:
+        self.data, self.pos, self.step = data, 0, step
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:  # type: ignore[no-untyped-def]
+        n = min(len(b), self.step, len(self.data) - self.pos)
+        b[:n] = self.data[self.pos : self.pos + n]
+        self.pos += n
+        return n
+
+
+def blocks(data: bytes, *, step: int, size: int) -> list[bytes]:
+    return list(line_blocks(Trickle(data, step), "t", size))
 
 
 def test_blocks_keep_lines_whole_and_add_a_final_newline() -> None:
-    chunks = [b"ab", b"c\nde", b"f\ng", b"h"]
-    assert list(blocks_of(iter(chunks))) == [b"abc\n", b"def\n", b"gh\n"]
+    out = blocks(b"abc\ndef\ngh", step=2, size=4)
+    assert b"".join(out) == b"abc\ndef\ngh\n"
+    assert all(b == b"" or b.endswith(b"\n") for b in out)
 
 
-def test_a_block_without_newline_is_carried() -> None:
-    chunks = [b"x" * 5, b"y" * 5, b"\nz\n"]
-    assert list(blocks_of(iter(chunks))) == [b"xxxxxyyyyy\nz\n"]
+def test_a_read_that_ends_no_line_yields_an_empty_block() -> None:
+    assert blocks(b"abcdef\n", step=3, size=64) == [b"", b"", b"abcdef\n"]
+
+
+@pytest.mark.parametrize("step", [1, 3, 7, 64, 4096])
+@pytest.mark.parametrize("size", [1, 2, 16, 1 << 20])
+def test_any_read_size_and_buffer_size_give_the_same_lines(step: int, size: int) -> None:
+    data = b"".join(b"%d %s\n" % (i, b"x" * (i * 7 % 50)) for i in range(300)) + b"long " * 100
+    out = blocks(data, step=step, size=size)
+    assert b"".join(out) == data + b"\n"
+    assert all(b == b"" or b.endswith(b"\n") for b in out)
 
 
 def test_several_files_in_order_and_compressed(cli, tmp_path: Path) -> None:

@@ -17,9 +17,6 @@ import shutil
 from collections.abc import Sequence
 from typing import Annotated, Any
 
-from rich.console import Console
-from rich.table import Table
-
 from ..context import RunContext
 from ..core import RECORDS, Target, coroutine
 from ..errors import SinkError
@@ -187,6 +184,9 @@ def table(
 
 
 def _draw(ctx: RunContext, columns: list[str], rows: list[list[str]], title: str) -> None:
+    from rich.console import Console  # only when a table is drawn: a quicker start
+    from rich.table import Table
+
     out = ctx.stdout
     tty = _isatty(out)
     grid = Table(title=title or None, title_justify="left")

@@ -26,12 +26,13 @@ import xml.sax
 import xml.sax.expatreader
 import xml.sax.handler
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 from lxml import etree
 
 from ..conditions import Condition, compile_conditions
 from ..xmlrecords import END, START, TEXT, EntityNode, Event, element_record, local_name
+from ._xmlbase import Driver, XmlProblem
 
 __all__ = ["PARSERS", "Driver", "XmlProblem", "make_driver", "make_record_driver"]
 
@@ -44,24 +45,6 @@ _EXPAT_BUFFER = 1 << 20
 _SIMPLE_NAME = re.compile(r"[A-Za-z_][\w.\-]*")
 
 _ENTITIES_HINT = "use --allow-entities to accept internal entities"
-
-
-class XmlProblem(Exception):
-    """Malformed or refused XML: a message and, when known, where (1-based)."""
-
-    def __init__(self, message: str, line: int | None = None, column: int | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.line = line
-        self.column = column
-        #: Where the problem is in the bytes last fed (expat only), for --recover.
-        self.offset: int | None = None
-
-
-class Driver(Protocol):
-    def feed(self, data: bytes) -> bytes | None: ...
-    def take(self) -> list[Any]: ...
-    def close(self) -> None: ...
 
 
 def _refuse_declaration(name: str, is_parameter: bool, external: bool, allow: bool) -> str | None:

@@ -16,7 +16,7 @@ from typing import Annotated
 
 from ..context import RunContext
 from ..core import LINES, Done, Target
-from ..inputs import LineSplitter, open_input, read_blocks
+from ..inputs import line_blocks, open_input
 from ..kernel import ReadWait, Sleep
 from ..progress import NO_TRACKER
 from ..registry import Arg, stage
@@ -51,23 +51,18 @@ def _cat(target: Target, files: list[str], ctx: RunContext) -> Iterator[object]:
             size = source.size()
             tracker = ctx.track(os.path.basename(path), size) if size is not None else NO_TRACKER
             try:
-                chunks = read_blocks(source.stream, path)
-                lines = LineSplitter()
+                blocks = line_blocks(source.stream, path)
                 wait = source.waits()
                 while True:
                     # A pipe: wait until readable. A file: give the other
                     # sources (follow, listen) a turn between blocks.
                     yield ReadWait(source.raw) if wait else Sleep(0)
-                    chunk = next(chunks, None)
-                    if chunk is None:
+                    block = next(blocks, None)
+                    if block is None:
                         break
                     tracker.update(source.position())
-                    block = lines.feed(chunk)
                     if block:
                         target.send(block)
-                tail = lines.flush()
-                if tail:
-                    target.send(tail)
                 tracker.finish()
             finally:
                 source.close()

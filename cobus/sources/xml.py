@@ -33,7 +33,7 @@ from ..kernel import ReadWait
 from ..progress import NO_TRACKER
 from ..registry import Arg, Opt, ParamError, fusion, stage
 from ..xmlrecords import ABORT
-from ._xmlparsers import Driver, XmlProblem, make_driver, make_record_driver
+from ._xmlbase import Driver, XmlProblem
 
 __all__ = ["DEFAULT_PARSER", "xml_source", "xml_stream"]
 
@@ -265,6 +265,8 @@ def xml_source(
     multi = recover
 
     def new_driver() -> Driver:
+        from ._xmlparsers import make_driver
+
         return make_driver(choice, allow_entities=allow_entities, multi=multi)
 
     return _read(target, path, name, new_driver, multi=multi, recover=recover, ctx=ctx)
@@ -323,6 +325,8 @@ def xml_records(
     conditions = parse_conditions(where) if where else []
 
     def new_driver() -> Driver:
+        from ._xmlparsers import make_record_driver
+
         return make_record_driver(tag, allow_entities=allow_entities, conditions=conditions)
 
     return _read(target, path, name, new_driver, multi=False, recover=False, ctx=ctx)
@@ -394,6 +398,8 @@ def xml_stream(
     --recover a malformed document is reported on stderr and skipped up to
     the next <?xml declaration; without it, it ends the run.
     """
+    from ._xmlparsers import make_driver
+
     documents = _Documents(
         target.send,
         lambda: make_driver("expat", allow_entities=allow_entities, multi=True),
