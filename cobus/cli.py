@@ -202,6 +202,14 @@ def _progress_board(console: Console) -> Any:
     return ProgressBoard(console, delay=float(os.environ.get("COBUS_PROGRESS_DELAY", "1.0")))
 
 
+def _stdout_console() -> Console:
+    """A console for stdout; piped, lines are never cut at 80 columns."""
+    from rich.console import Console
+
+    console = Console(highlight=False)
+    return console if console.is_terminal else Console(highlight=False, width=100_000)
+
+
 def _install(signum: int, handler: Any) -> Any:
     try:
         return signal.signal(signum, handler)
@@ -231,9 +239,8 @@ def explain(pipeline: tuple[str, ...], debug: bool) -> None:
 
     with _guard(debug):
         tree = graph_tree(load(_pipeline_arg(pipeline)))
-        from rich.console import Console
 
-        Console(highlight=False, soft_wrap=True).print(tree)
+        _stdout_console().print(tree)
 
 
 @main.command()
@@ -246,11 +253,9 @@ def explain(pipeline: tuple[str, ...], debug: bool) -> None:
 )
 def stages(name: str | None) -> None:
     """List every stage, or show the full help of stage NAME."""
-    from rich.console import Console
-
     from .explain import stage_help, stages_table
 
-    console = Console(highlight=False)
+    console = _stdout_console()
     with _guard(False):
         if name is None:
             console.print(stages_table(registry.load()))

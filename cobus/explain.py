@@ -25,9 +25,9 @@ _BOUNDARY = {"threaded": "thread", "subprocess": "child process", "parallel": "w
 
 
 def stages_table(reg: Registry) -> Table:
-    """One row per stage: name, role, usage, one-line help, first example."""
-    table = Table(title="cobus stages", title_justify="left", show_lines=False, expand=False)
-    for column in ("stage", "role", "usage", "help", "example"):
+    """One row per stage: name, role, usage, one-line help (``stages NAME`` has the examples)."""
+    table = Table(show_lines=False, expand=False)
+    for column in ("stage", "role", "usage", "help"):
         table.add_column(column, overflow="fold")
     for spec in reg.all():
         table.add_row(
@@ -35,7 +35,6 @@ def stages_table(reg: Registry) -> Table:
             spec.role,
             spec.usage(),
             spec.help,
-            spec.examples[0] if spec.examples else "",
         )
     return table
 
