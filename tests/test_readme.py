@@ -34,17 +34,20 @@ def in_sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_the_readme_has_examples() -> None:
-    assert len(readme_commands()) >= 8
+    assert len(readme_commands()) >= 20
 
 
 @pytest.mark.parametrize("command", readme_commands())
 def test_readme_example_runs(cli, in_sandbox: Path, command: str) -> None:
     args = shlex.split(command)[1:]
     r = cli(*args)
-    expect = 2 if args[:2] == ["check", "cat x | grpe y"] else 0
+    expect = 2 if args[0] == "check" and "grpe" in args[1] else 0
     assert r.exit_code == expect, r.stderr
     if expect == 0:
-        assert r.stderr == ""
+        if "--stats" in args:
+            assert "own time" in r.stderr
+        else:
+            assert r.stderr == ""
         assert r.stdout.strip()
 
 
@@ -64,3 +67,24 @@ def test_quick_start_is_two_commands() -> None:
     assert commands[1] == "pip install '.[test]' && python -m pytest -q"
     ci = (ROOT / ".ci" / "run").read_text()
     assert "python -m pytest -q\n" in ci
+
+
+def shown_outputs() -> list[tuple[str, str]]:
+    """(command, the output the README shows under it) for every ``$ cobus`` line."""
+    found = []
+    lines = README.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("    $ cobus "):
+            shown = []
+            for nxt in lines[i + 1 :]:
+                if not nxt.startswith("    ") or nxt.startswith("    $ ") or not nxt.strip():
+                    break
+                shown.append(nxt[4:])
+            found.append((line[6:], "\n".join(shown) + "\n"))
+    return found
+
+
+@pytest.mark.parametrize(("command", "shown"), shown_outputs(), ids=[c for c, _ in shown_outputs()])
+def test_readme_shows_real_output(cli, in_sandbox: Path, command: str, shown: str) -> None:
+    r = cli(*shlex.split(command)[1:])
+    assert (r.stdout if r.exit_code == 0 else r.stderr) == shown
