@@ -75,9 +75,15 @@ class Opt:
 
 @dataclass(frozen=True)
 class Branches:
-    """Annotation: the stage takes ``[ sub-pipelines ]`` (threaded, parallel ...)."""
+    """Annotation: the stage takes ``[ sub-pipelines ]`` (threaded, parallel ...).
+
+    ``count`` is how many it takes (None: any); ``filters_only`` refuses a
+    branch that ends in a sink. Both are checked when the pipeline is validated.
+    """
 
     help: str = ""
+    count: int | None = None
+    filters_only: bool = False
 
 
 class ParamError(ValueError):
@@ -163,6 +169,7 @@ class StageSpec:
     consumes_if: Callable[[dict[str, Any]], str] | None = None
     wants_ctx: bool = False
     branches: str | None = None
+    branch_rules: Branches | None = None
     aliases: tuple[str, ...] = field(default=())
 
     def takes(self, params: dict[str, Any]) -> str:
@@ -382,7 +389,7 @@ def stage(
     """Register a stage factory under ``name``; its docstring is its help."""
 
     def register(factory: Callable[..., Any]) -> Callable[..., Any]:
-        params, wants_ctx, branches = _params_of(factory)
+        params, wants_ctx, branches, rules = _params_of(factory)
         doc = inspect.getdoc(factory) or ""
         (into or registry).add(
             StageSpec(
@@ -399,6 +406,7 @@ def stage(
                 consumes_if=consumes_if,
                 wants_ctx=wants_ctx,
                 branches=branches,
+                branch_rules=rules,
             )
         )
         return factory
@@ -406,11 +414,14 @@ def stage(
     return register
 
 
-def _params_of(factory: Callable[..., Any]) -> tuple[tuple[Param, ...], bool, str | None]:
+def _params_of(
+    factory: Callable[..., Any],
+) -> tuple[tuple[Param, ...], bool, str | None, Branches | None]:
     hints = typing.get_type_hints(factory, include_extras=True)
     params: list[Param] = []
     wants_ctx = False
     branches: str | None = None
+    rules: Branches | None = None
     for p in inspect.signature(factory).parameters.values():
         if p.kind is not p.KEYWORD_ONLY:
             continue
@@ -422,7 +433,7 @@ def _params_of(factory: Callable[..., Any]) -> tuple[tuple[Param, ...], bool, st
         if typing.get_origin(hint) is typing.Annotated:
             hint, meta, *_ = typing.get_args(hint)
         if isinstance(meta, Branches):
-            branches = p.name
+            branches, rules = p.name, meta
             continue
         variadic = typing.get_origin(hint) in (list, tuple)
         base = typing.get_args(hint)[0] if variadic else hint
@@ -447,4 +458,4 @@ def _params_of(factory: Callable[..., Any]) -> tuple[tuple[Param, ...], bool, st
                 choices=choices,
             )
         )
-    return tuple(params), wants_ctx, branches
+    return tuple(params), wants_ctx, branches, rules

@@ -267,10 +267,11 @@ def test_the_workers_stderr_reaches_the_user(crash_env: dict[str, str]) -> None:
     ],
 )
 def test_misuse_is_a_spec_error(cli: Callable[..., Result], pipeline: str, message: str) -> None:
-    result = cli("run", pipeline)
-    assert result.exit_code == 2
-    assert result.stdout == ""
-    assert result.stderr.startswith(f"cobus: error: {message}")
+    for command in ("check", "run"):  # found when the pipeline is validated
+        result = cli(command, pipeline)
+        assert result.exit_code == 2
+        assert result.stdout == ""
+        assert result.stderr.startswith(f"cobus: error: {message}")
 
 
 def test_stages_are_listed_with_help(cli: Callable[..., Result]) -> None:

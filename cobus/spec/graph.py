@@ -200,11 +200,27 @@ class GraphBuilder:
         if with_branches and st.branches:
             if spec.branches is None:
                 raise self._error(SpecError(f"{spec.name} takes no [ branches ]"), st.text, st.name)
+            rules = spec.branch_rules
+            if rules is not None and rules.count is not None and len(st.branches) != rules.count:
+                many = "one [ branch ]" if rules.count == 1 else f"{rules.count} [ branches ]"
+                raise self._error(
+                    SpecError(f"{spec.name} takes exactly {many}, not {len(st.branches)}"), st.text, st.name
+                )
             for branch in st.branches:
                 sub = GraphBuilder(self.registry, where=self.where)
                 tails = sub.lower(branch, [], fed=kind or ANY)
                 graph = Graph(sub.nodes, outputs=tails, input_kind=kind or ANY, text=branch.source_text())
                 node.branches.append(graph)
+                if rules is not None and rules.filters_only and not tails:
+                    sink = next((n.text for n in sub.nodes if n.is_sink), "the branch")
+                    raise self._error(
+                        SpecError(
+                            f"{spec.name} runs a branch of filters; {sink} ends it"
+                            f" (put sinks after {spec.name} [ ... ])"
+                        ),
+                        st.text,
+                        branch.stages[-1].name,
+                    )
             outs = {g.output_kind() for g in node.branches}
             out = None if outs == {None} else next(k for k in outs if k is not None)
         elif spec.branches is not None:
