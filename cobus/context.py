@@ -56,9 +56,14 @@ class RunContext:
     stats: list[StageStats] | None = None
     stopwatch: Stopwatch = field(default_factory=Stopwatch)
 
-    def track(self, description: str, total: int | None) -> Tracker:
-        """A progress tracker for one input (a no-op unless progress is shown)."""
-        return self.progress.track(description, total) if self.progress is not None else NO_TRACKER
+    def track(self, path: str, total: int | None) -> Tracker:
+        """A progress tracker for one input file of ``total`` bytes.
+
+        A no-op unless progress is shown and the size is known (a regular file).
+        """
+        if self.progress is None or total is None:
+            return NO_TRACKER
+        return self.progress.track(os.path.basename(path), total)
 
     def warn(self, message: str) -> None:
         """One line on stderr for the user (a truncated file, a skipped document); not with --quiet."""

@@ -10,7 +10,6 @@ once. Errors name the path.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -18,7 +17,6 @@ from ..context import RunContext
 from ..core import LINES, Done, Target
 from ..inputs import line_blocks, open_input
 from ..kernel import ReadWait, Sleep
-from ..progress import NO_TRACKER
 from ..registry import Arg, stage
 
 __all__ = ["cat"]
@@ -48,8 +46,7 @@ def _cat(target: Target, files: list[str], ctx: RunContext) -> Iterator[object]:
     try:
         for path in files:
             source = open_input(path)
-            size = source.size()
-            tracker = ctx.track(os.path.basename(path), size) if size is not None else NO_TRACKER
+            tracker = ctx.track(path, source.size())
             try:
                 blocks = line_blocks(source.stream, path)
                 wait = source.waits()

@@ -20,7 +20,6 @@ their conditions are tested on the element before a record is built
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from typing import Annotated, Any, Literal
 
@@ -30,7 +29,6 @@ from ..core import EVENTS, LINES, Done, Target, coroutine
 from ..errors import SourceError
 from ..inputs import open_input, read_blocks
 from ..kernel import ReadWait
-from ..progress import NO_TRACKER
 from ..registry import Arg, Opt, ParamError, fusion, stage
 from ..xmlrecords import ABORT
 from ._xmlbase import Driver, XmlProblem
@@ -288,8 +286,7 @@ def _read(
         )
         source = open_input(path)
         try:
-            size = source.size()
-            tracker = ctx.track(os.path.basename(path), size) if size is not None else NO_TRACKER
+            tracker = ctx.track(path, source.size())
             wait = source.waits()
             blocks = read_blocks(source.stream, name)
             while True:
