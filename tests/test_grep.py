@@ -90,3 +90,31 @@ def test_empty_output_sends_nothing() -> None:
     g.send(b"a\nb\n")
     g.close()
     assert out == []
+
+
+@needs_grep
+@pytest.mark.parametrize(
+    ("pattern", "flags", "grep_args"),
+    [
+        ("python", {}, ["-F", "python"]),
+        ("python", {"invert": True}, ["-v", "-F", "python"]),
+        ("PYTHON", {"ignore_case": True}, ["-i", "-F", "PYTHON"]),
+        ("PYTHON", {"ignore_case": True, "invert": True}, ["-v", "-i", "-F", "PYTHON"]),
+        ("ends with python", {}, ["-F", "ends with python"]),
+        ("\\s$", {}, ["-P", "\\s$"]),
+        ("py.hon", {"invert": True}, ["-v", "-E", "py.hon"]),
+    ],
+)
+def test_dense_blocks_are_filtered_line_by_line_alike(
+    tmp_path: Path, pattern: str, flags: dict[str, bool], grep_args: list[str]
+) -> None:
+    # Most lines match: past the first matches grep switches to testing each line.
+    block = TRICKY * 500
+    assert run_grep(block, pattern, **flags) == gnu(block, grep_args, tmp_path)
+
+
+def test_the_dense_path_is_taken() -> None:
+    from cobus.stages.grep import compile_matcher
+
+    assert compile_matcher("python").spans(TRICKY * 500) is None
+    assert compile_matcher("python").spans(TRICKY) is not None
