@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 from click.testing import Result
+from util import cobus_popen
 
 from cobus.concurrency import ThreadedStage
 from cobus.context import RunContext
@@ -433,13 +434,7 @@ def test_ctrl_c_stops_busy_threads_and_workers_at_once(
         f" [subprocess [crash busy after=1 tag={tag}]] [parallel 2 [crash busy tag={tag}]] | count"
     )
     # Its own process group, as a shell gives a job; a terminal's Ctrl-C signals the group.
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cobus", "run", pipeline],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=crash_env,
-        process_group=0,
-    )
+    proc = cobus_popen(["run", pipeline], env=crash_env, process_group=0)
     # Three workers spinning, plus the cobus process with its spinning thread.
     wait_for(lambda: len(processes_with(tag)) == 4)
     time.sleep(0.3)

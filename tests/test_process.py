@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from util import run_cobus
+from util import cobus_popen, run_cobus
 
 ODD_BYTES = (
     b"plain python line\n"
@@ -63,12 +63,7 @@ def test_closed_stdout_exits_quietly(tmp_path: Path) -> None:
 
 def _interrupt(sig: int, tmp_path: Path) -> tuple[int, bytes, bytes]:
     out = tmp_path / "out.log"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cobus", "run", f"cat - | grep keep | write {out}"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    proc = cobus_popen(["run", f"cat - | grep keep | write {out}"], stdin=subprocess.PIPE)
     assert proc.stdin is not None
     lines = b"".join(b"keep %d\n" % i for i in range(1000))
     proc.stdin.write(lines + b"drop\n")

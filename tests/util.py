@@ -44,3 +44,19 @@ def collect(into: list[Any]) -> Any:
     """A sink that appends every batch it receives to ``into``."""
     while True:
         into.append((yield))
+
+
+#: Python as a terminal would start it: SIGINT raises KeyboardInterrupt. A shell
+#: starts background jobs with SIGINT ignored and children inherit that, so a
+#: test that sends SIGINT must not depend on how the test run itself started.
+_AS_FROM_A_TERMINAL = (
+    "import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "runpy.run_module('cobus', run_name='__main__')"
+)
+
+
+def cobus_popen(args: Sequence[str], **kwargs: Any) -> subprocess.Popen[bytes]:
+    """``cobus ARGS`` as a running process with pipes, ready for signals."""
+    kwargs.setdefault("stdout", subprocess.PIPE)
+    kwargs.setdefault("stderr", subprocess.PIPE)
+    return subprocess.Popen([sys.executable, "-c", _AS_FROM_A_TERMINAL, *args], **kwargs)
