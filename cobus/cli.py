@@ -159,11 +159,15 @@ _pipeline_argument = click.argument("pipeline", nargs=-1, required=True, shell_c
 @main.command()
 @_pipeline_argument
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or notices on stderr.")
-@click.option("--stats", is_flag=True, help="At the end, show items and time per stage on stderr.")
+@click.option(
+    "--stats",
+    is_flag=True,
+    help="Show items and time per stage on stderr (live on a terminal, else at the end).",
+)
 @_debug_option
 def run(pipeline: tuple[str, ...], quiet: bool, stats: bool, debug: bool) -> None:
     """Run PIPELINE: inline text such as 'cat log | grep x | print', or a .toml file."""
-    from .progress import stats_table
+    from .progress import LiveStats, stats_table
     from .runner import run as run_pipeline
     from .spec import load
 
@@ -180,14 +184,22 @@ def run(pipeline: tuple[str, ...], quiet: bool, stats: bool, debug: bool) -> Non
             live_source=live_source,
             quiet=quiet,
             debug=debug,
-            progress=_progress_board(console) if console is not None and terminal and not quiet else None,
+            # A live stats table takes the place of the progress bars (one live display at a time).
+            progress=_progress_board(console)
+            if console is not None and terminal and not (quiet or stats)
+            else None,
             stats=[] if stats else None,
         )
         previous = _install(signal.SIGTERM, _on_sigterm)
         started = time.perf_counter()
+        live_stats = None
+        if ctx.stats is not None and console is not None and terminal and not quiet:
+            live_stats = LiveStats(console, ctx.stats, ctx.stopwatch, started)
         try:
             run_pipeline(graph, ctx)
         finally:
+            if live_stats is not None:
+                live_stats.stop()
             _install(signal.SIGTERM, previous)
             if ctx.progress is not None:
                 ctx.progress.close()

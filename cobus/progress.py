@@ -23,7 +23,16 @@ if TYPE_CHECKING:  # rich is imported only when a bar or a table is drawn
     from rich.progress import TaskID
     from rich.table import Table
 
-__all__ = ["NO_TRACKER", "Meter", "ProgressBoard", "StageStats", "Stopwatch", "Tracker", "stats_table"]
+__all__ = [
+    "NO_TRACKER",
+    "LiveStats",
+    "Meter",
+    "ProgressBoard",
+    "StageStats",
+    "Stopwatch",
+    "Tracker",
+    "stats_table",
+]
 
 
 class Tracker:
@@ -139,6 +148,8 @@ class Stopwatch(threading.local):
         self.clock = clock
         self.frames: list[float] = []
         self.outside = 0.0
+        #: Called after each top-level send (a live stats table redraws from here).
+        self.after_send: Callable[[], None] | None = None
 
     def charge(self, stats: StageStats, start: float) -> None:
         elapsed = self.clock() - start
@@ -148,6 +159,35 @@ class Stopwatch(threading.local):
             self.frames[-1] += elapsed
         else:
             self.outside += elapsed
+            if self.after_send is not None:
+                self.after_send()
+
+
+class LiveStats:
+    """``--stats`` on a terminal: the table redrawn in place about twice a second."""
+
+    def __init__(self, console: Console, stats: list[StageStats], watch: Stopwatch, started: float) -> None:
+        from rich.live import Live
+
+        self.stats, self.watch, self.started = stats, watch, started
+        self.next_at = watch.clock() + REDRAW_EVERY
+        self.live = Live(console=console, transient=True, auto_refresh=False)
+        self.live.start()
+        watch.after_send = self.poll
+
+    def poll(self) -> None:
+        now = self.watch.clock()
+        if now >= self.next_at:
+            self.next_at = now + REDRAW_EVERY
+            self.live.update(stats_table(self.stats, now - self.started, self.watch), refresh=True)
+
+    def stop(self) -> None:
+        self.watch.after_send = None
+        self.live.stop()
+
+
+#: Seconds between redraws of a live stats table.
+REDRAW_EVERY = 0.5
 
 
 class Meter:

@@ -60,3 +60,27 @@ def test_errors_are_coloured_on_a_terminal() -> None:
     assert child.exitstatus == 2
     assert ESCAPE.search(child.before)
     assert b"did you mean 'grep'" in child.before
+
+
+def test_stats_are_live_on_a_terminal(tmp_path: Path) -> None:
+    log, out = tmp_path / "app.log", tmp_path / "out.log"
+    log.write_text("")
+    env = {**os.environ, "COLUMNS": "120", "TERM": "xterm"}
+    child = pexpect.spawn(
+        sys.executable, ["-m", "cobus", "run", "--stats", f"follow {log} | grep x | write {out}"], env=env
+    )
+    # The follow never ends, so a table seen now was drawn while the run goes on.
+    child.expect("own time", timeout=10)
+    assert child.isalive()
+    child.kill(15)
+    child.expect(pexpect.EOF, timeout=30)
+    child.close()
+    assert child.exitstatus == 143
+
+
+def test_stats_at_the_end_when_piped(big_log: Path, tmp_path: Path) -> None:
+    done = run_cobus(["run", "--stats", f"cat {big_log} | grep python | count"])
+    assert done.returncode == 0
+    assert done.stdout == b"600000\n"
+    assert b"own time" in done.stderr
+    assert not ESCAPE.search(done.stderr)
