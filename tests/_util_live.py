@@ -7,13 +7,26 @@ on a slow one.
 
 from __future__ import annotations
 
+import io
 import socket
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
+from cobus.context import RunContext
 from cobus.kernel import Kernel, TaskGen
+
+
+class Ctx(RunContext):
+    """A run context that keeps warnings instead of printing them."""
+
+    def __init__(self) -> None:
+        super().__init__(stdout=io.BytesIO())
+        self.warnings: list[str] = []
+
+    def warn(self, message: str) -> None:
+        self.warnings.append(message)
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "") -> Any:

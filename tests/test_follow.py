@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import signal
@@ -16,25 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _util_live import KernelThread, wait_for
+from _util_live import Ctx, KernelThread, wait_for
 from util import collect
 
-from cobus.context import RunContext
 from cobus.core import Done, Target, coroutine
 from cobus.errors import SourceError, SpecError
 from cobus.registry import Word, registry
 from cobus.sources.follow import follow
-
-
-class Ctx(RunContext):
-    """A run context that keeps warnings instead of printing them."""
-
-    def __init__(self) -> None:
-        super().__init__(stdout=io.BytesIO())
-        self.warnings: list[str] = []
-
-    def warn(self, message: str) -> None:
-        self.warnings.append(message)
 
 
 class Run:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import io
 import re
 import socket
 import threading
@@ -13,27 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _util_live import KernelThread, free_port, wait_for
+from _util_live import Ctx, KernelThread, free_port, wait_for
 from util import collect
 
-from cobus.context import RunContext
 from cobus.core import Done, Target, coroutine, fan_in
 from cobus.errors import SourceError, SpecError
 from cobus.kernel import Kernel
 from cobus.registry import Word, registry
 from cobus.sources.follow import follow
 from cobus.sources.listen import listen, parse_address
-
-
-class Ctx(RunContext):
-    """A run context that keeps warnings instead of printing them."""
-
-    def __init__(self) -> None:
-        super().__init__(stdout=io.BytesIO())
-        self.warnings: list[str] = []
-
-    def warn(self, message: str) -> None:
-        self.warnings.append(message)
 
 
 class Server:
