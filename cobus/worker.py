@@ -399,6 +399,28 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _die_with_parent() -> None:
+    """On Linux, be killed when the cobus that started us dies, even by SIGKILL.
+
+    Otherwise a worker deep in a long batch would run on until the batch ends
+    and it reads EOF. The parent starts its workers from its main thread,
+    which lives as long as the run, so the signal never comes early.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # no prctl here: EOF on stdin still ends us
+        return
+
+
+#: From <linux/prctl.h>.
+_PR_SET_PDEATHSIG = 1
+
+
 def worker_main(argv: list[str]) -> int:
     """Run as ``cobus worker``: read frames on stdin, run the branch, answer on --out-fd.
 
@@ -410,6 +432,7 @@ def worker_main(argv: list[str]) -> int:
         args = _arguments(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
+    _die_with_parent()
     from .spec import load_branch
     from .spec.build import build_branch
 

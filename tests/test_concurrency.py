@@ -446,3 +446,20 @@ def test_ctrl_c_stops_busy_threads_and_workers_at_once(
     assert proc.stderr is not None and proc.stderr.read() == b""
     assert elapsed < 2.0, f"took {elapsed:.2f} s to stop"
     assert processes_with(tag) == []
+
+
+def test_a_busy_worker_dies_with_a_killed_cobus(
+    crash_env: dict[str, str], numbered: tuple[Path, bytes], tag: str
+) -> None:
+    """SIGKILL cobus itself: its worker, busy in a long batch, goes too (no orphan)."""
+    path, _ = numbered
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cobus", "run", f"cat {path} | subprocess [crash busy tag={tag}] | count"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=crash_env,
+    )
+    wait_for(lambda: len(processes_with(tag)) == 2)  # cobus and its spinning worker
+    proc.kill()
+    proc.wait(timeout=20)
+    wait_for(lambda: processes_with(tag) == [], timeout=10)
