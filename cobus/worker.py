@@ -130,6 +130,7 @@ class WorkerPool:
         # The child must import this very cobus, wherever it was imported from.
         root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+        env[_PARENT_ENV] = str(os.getpid())
         try:
             _grow_pipe(w)
             proc = subprocess.Popen(
@@ -415,10 +416,15 @@ def _die_with_parent() -> None:
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     except (OSError, AttributeError):  # no prctl here: EOF on stdin still ends us
         return
+    parent = os.environ.get(_PARENT_ENV, "")
+    if parent.isdigit() and os.getppid() != int(parent):
+        os._exit(1)  # the parent died before we asked: nobody is left to serve
 
 
 #: From <linux/prctl.h>.
 _PR_SET_PDEATHSIG = 1
+#: The pid of the cobus that started the worker.
+_PARENT_ENV = "COBUS_WORKER_PARENT"
 
 
 def worker_main(argv: list[str]) -> int:
