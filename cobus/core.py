@@ -49,7 +49,6 @@ __all__ = [
     "drain",
     "fan_in",
     "iter_lines",
-    "lifted",
 ]
 
 #: Kinds of data that flow between stages (checked when a pipeline is validated).
@@ -197,24 +196,6 @@ def fan_in(target: Target, inlets: int) -> list[Target]:
     """Give ``inlets`` upstreams one shared target, closed once when all are closed."""
     join = _Join(target, inlets)
     return [_Inlet(join) for _ in range(inlets)]  # type: ignore[misc]
-
-
-def lifted(func: Callable[[Any], Any], target: Target) -> Target:
-    """Lift a per-item function into a stage: None drops the item."""
-
-    @coroutine
-    def run() -> Target:
-        send = target.send
-        try:
-            while True:
-                batch = yield
-                out = [y for y in map(func, batch) if y is not None]
-                if out:
-                    send(out)
-        finally:
-            target.close()
-
-    return run()
 
 
 def drain(items: Iterable[Batch], target: Target) -> None:

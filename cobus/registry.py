@@ -18,7 +18,7 @@ import pkgutil
 import types
 import typing
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from .errors import SpecError
@@ -170,7 +170,6 @@ class StageSpec:
     wants_ctx: bool = False
     branches: str | None = None
     branch_rules: Branches | None = None
-    aliases: tuple[str, ...] = field(default=())
 
     def takes(self, params: dict[str, Any]) -> str:
         """The kind of data this stage takes, given its parameters."""
