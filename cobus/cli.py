@@ -251,7 +251,6 @@ def explain(pipeline: tuple[str, ...], debug: bool) -> None:
 
     with _guard(debug):
         tree = graph_tree(load(_pipeline_arg(pipeline)))
-
         _stdout_console().print(tree)
 
 
