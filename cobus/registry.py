@@ -15,6 +15,7 @@ import difflib
 import importlib
 import inspect
 import pkgutil
+import re
 import types
 import typing
 from collections.abc import Callable, Iterable, Sequence
@@ -92,6 +93,12 @@ class ParamError(ValueError):
     def __init__(self, param: str, message: str) -> None:
         super().__init__(message)
         self.param = param
+
+    @classmethod
+    def bad_regex(cls, param: str, exc: re.error) -> ParamError:
+        """The one wording for a regular expression that does not compile."""
+        where = f" at position {exc.pos}" if exc.pos is not None else ""
+        return cls(param, f"bad regular expression: {exc.msg}{where}")
 
 
 @dataclass(frozen=True)

@@ -165,10 +165,7 @@ def _check(params: dict[str, Any]) -> None:
             fixed=bool(params.get("fixed")),
         )
     except re.error as exc:
-        raise ParamError(
-            "pattern",
-            f"bad regular expression: {exc.msg}" + (f" at position {exc.pos}" if exc.pos is not None else ""),
-        ) from None
+        raise ParamError.bad_regex("pattern", exc) from None
 
 
 @stage(

@@ -220,8 +220,7 @@ def _check(params: dict[str, Any]) -> None:
         try:
             _rule(params["start"], False, False)
         except re.error as exc:
-            where = f" at position {exc.pos}" if exc.pos is not None else ""
-            raise ParamError("start", f"bad regular expression: {exc.msg}{where}") from None
+            raise ParamError.bad_regex("start", exc) from None
     _check_sep(params)
     if params.get("max_lines", 1) < 1:
         raise ParamError("max_lines", "--max-lines must be 1 or more")

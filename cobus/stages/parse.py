@@ -227,8 +227,7 @@ def _check(params: dict[str, Any]) -> None:
     try:
         rx = re.compile(pattern)
     except re.error as exc:
-        where = f" at position {exc.pos}" if exc.pos is not None else ""
-        raise ParamError("pattern", f"bad regular expression: {exc.msg}{where}") from None
+        raise ParamError.bad_regex("pattern", exc) from None
     if not rx.groupindex:
         raise ParamError("pattern", "the pattern needs named groups, e.g. (?P<code>\\d{3})")
 
