@@ -189,7 +189,9 @@ class ExpatDriver:
         try:
             self._parser.Parse(data, False)
         except pyexpat.ExpatError as exc:
-            if self._multi and self._depth == 0 and exc.code in _NEXT_DOCUMENT:
+            # Only once a root has closed is junk the next document; before
+            # that (a second <?xml before any element) it is an error.
+            if self._epilog is not None and self._depth == 0 and exc.code in _NEXT_DOCUMENT:
                 return self._next_document()
             raise self._problem(exc) from None
         except _Refusal as exc:

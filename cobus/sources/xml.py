@@ -33,7 +33,7 @@ from ..registry import Arg, Opt, ParamError, fusion, stage
 from ..xmlrecords import ABORT
 from ._xmlbase import Driver, XmlProblem
 
-__all__ = ["DEFAULT_PARSER", "xml_source", "xml_stream"]
+__all__ = ["DEFAULT_PARSER", "Documents", "xml_source", "xml_stream"]
 
 #: The parser when none is named, for plain events: expat is the fastest at
 #: making events (50 MB feed: 1.7 s of CPU, lxml 2.5, sax 3.4). When
@@ -50,7 +50,7 @@ _BOMS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")
 _DECLARATION = b"<?xml"
 
 
-class _Documents:
+class Documents:
     """Feeds bytes to a driver, sends what it makes, reports problems as one line.
 
     With ``multi`` the bytes may hold several documents back to back (expat
@@ -281,7 +281,7 @@ def _read(
     ctx: RunContext,
 ) -> Iterator[object]:
     try:
-        documents = _Documents(
+        documents = Documents(
             target.send, new_driver, name=name, multi=multi, recover=recover, warn=ctx.warn
         )
         source = open_input(path)
@@ -397,7 +397,7 @@ def xml_stream(
     """
     from ._xmlparsers import make_driver
 
-    documents = _Documents(
+    documents = Documents(
         target.send,
         lambda: make_driver("expat", allow_entities=allow_entities, multi=True),
         name="<xml stream>",

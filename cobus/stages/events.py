@@ -19,7 +19,7 @@ from typing import Annotated
 
 from ..core import EVENTS, LINES, Target, coroutine
 from ..registry import Opt, stage
-from ..xmlrecords import ABORT, END, START, TEXT, Event
+from ..xmlrecords import ABORT, END, START, STREAM, TEXT, Event
 
 __all__ = ["event_lines", "events"]
 
@@ -35,6 +35,8 @@ class _Formatter:
         self.depth = 0
         self.show_blank = show_blank
         self.indent = indent
+        self.key: str | None = None
+        self.saved: dict[str | None, int] = {}
 
     def lines(self, batch: list[Event]) -> list[str]:
         out: list[str] = []
@@ -54,6 +56,13 @@ class _Formatter:
             elif kind == ABORT:
                 self.depth = 0
                 out.append(f"abort {_quoted(event[1])}")
+            elif kind == STREAM:
+                # Another input stream (a connection): its own depth.
+                if self.depth:
+                    self.saved[self.key] = self.depth
+                self.key = event[1]
+                self.depth = self.saved.pop(self.key, 0)
+                out.append(f"stream {event[1]}")
             else:
                 out.append(f"{indent * self.depth}{' '.join(map(str, event))}")
         return out
