@@ -143,14 +143,12 @@ class _Frames:
             if digits == end and digits - at <= _MAX_DIGITS:
                 self.held = data[at:]  # the prefix may go on in the next read
                 break
-            if digits > at and data[digits] == 0x20 and data[at] != 0x30:
+            if digits > at and data[digits] == 0x20 and data[at] != 0x30:  # no leading zero
                 self.owed = int(data[at:digits])
                 at = digits + 1
                 self.body, self.kept = [], 0
                 if self.owed > self.max:
                     self.count_cut(1)
-                if not self.owed:
-                    out.append(b"\n")
                 continue
             if not self.auto:
                 shown = data[at : at + 20].decode("utf-8", "replace")

@@ -55,12 +55,21 @@ class _XmlStream:
     """One connection's bytes (unframed when octet-counted) into its own document reader."""
 
     def __init__(
-        self, name: str, switch: _Switch, framing: Framing, *, recover: bool, allow_entities: bool, ctx: RunContext
+        self,
+        name: str,
+        switch: _Switch,
+        framing: Framing,
+        *,
+        recover: bool,
+        allow_entities: bool,
+        ctx: RunContext,
     ) -> None:
         from ._xmlparsers import make_driver
 
         outlet = switch.outlet
-        self.framer = None if framing == "newline" else make_framer(framing, outlet.max_line, outlet.count_cut)
+        self.framer = None
+        if framing != "newline":
+            self.framer = make_framer(framing, outlet.max_line, outlet.count_cut)
         self.recover = recover
         self.documents = Documents(
             switch.sender(name),
