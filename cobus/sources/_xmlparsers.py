@@ -76,13 +76,24 @@ class _Refusal(Exception):
         self.problem = XmlProblem(message, line, column)
 
 
+def _read_nothing(context: Any, base: Any, system_id: Any, public_id: Any) -> int:
+    """expat's hook for external entities: succeed without reading anything."""
+    return 1
+
+
 def _guard(p: Any, allow: bool) -> None:
     """Put the safety settings and refusing handlers on a pyexpat parser (expat and sax)."""
     p.buffer_text = True
     p.buffer_size = _EXPAT_BUFFER
     p.specified_attributes = True
-    # Never read an external DTD or parameter entity.
-    p.SetParamEntityParsing(pyexpat.XML_PARAM_ENTITY_PARSING_NEVER)
+    if allow:
+        # Expand internal parameter entities (as lxml does); anything external
+        # (the DTD a DOCTYPE names) is "read" as empty: nothing is ever loaded.
+        p.SetParamEntityParsing(pyexpat.XML_PARAM_ENTITY_PARSING_ALWAYS)
+        p.ExternalEntityRefHandler = _read_nothing
+    else:
+        # Never read an external DTD or parameter entity.
+        p.SetParamEntityParsing(pyexpat.XML_PARAM_ENTITY_PARSING_NEVER)
 
     def refuse(message: str) -> None:
         raise _Refusal(message, p.CurrentLineNumber, p.CurrentColumnNumber + 1)
@@ -242,27 +253,65 @@ _NEXT_DOCUMENT = frozenset(
 _LOCATION_SUFFIX = re.compile(r",? line \d+, column \d+$")
 
 
-def _lxml_problem(exc: etree.XMLSyntaxError) -> XmlProblem:
+def _wellformedness_errors(exc: etree.XMLSyntaxError) -> list[Any]:
+    """The errors that make the document malformed: validity errors (a duplicate ID) are none.
+
+    libxml2 checks a few validity constraints even when not validating and
+    reports them as errors; expat and xmllint accept such documents, and a
+    well-formedness parser must too.
+    """
+    return [
+        entry
+        for entry in exc.error_log  # type: ignore[attr-defined]
+        if entry.level >= etree.ErrorLevels.ERROR and entry.domain != etree.ErrorDomains.VALID
+    ]
+
+
+def _lxml_problem(exc: etree.XMLSyntaxError, errors: list[Any]) -> XmlProblem:
+    if errors and (exc.position == (0, 0) or errors[0].message.strip() != (exc.msg or "").strip()):
+        # The exception names the first error, which may be a validity one, or
+        # a vague "no element found" at 0:0 while the log holds the real
+        # first error: report that one. (The thread's log is cleared when
+        # each parser is made, so it is this document's.)
+        entry = errors[0]
+        return XmlProblem(_LOCATION_SUFFIX.sub("", entry.message).strip(), entry.line or None, entry.column or None)
     if exc.position == (0, 0):
-        # Some errors surface as a vague "no element found" at 0:0 while the
-        # log holds the real first error: report that one. (The thread's log
-        # is cleared when each parser is made, so it is this document's.)
-        for entry in exc.error_log:  # type: ignore[attr-defined]
-            if entry.level >= etree.ErrorLevels.ERROR:
-                return XmlProblem(entry.message, entry.line or None, entry.column or None)
         return XmlProblem(_LOCATION_SUFFIX.sub("", exc.msg or str(exc)).strip())
     line, column = exc.position
     return XmlProblem(_LOCATION_SUFFIX.sub("", exc.msg or str(exc)).strip(), line, column)
 
 
-def _feed_lxml(parser: Any, data: bytes, drain: Callable[[], None]) -> None:
-    """Feed lxml, then take its events; on a syntax error take them first."""
+def _feed_lxml(parser: Any, data: bytes | None, drain: Callable[[], None]) -> Any:
+    """Feed lxml (``None``: close it), then take its events; on a syntax error take them first.
+
+    Returns what ``close`` returns. A syntax error made only of validity
+    errors is no error (see :func:`_wellformedness_errors`).
+    """
+    result = None
     try:
-        parser.feed(data)
+        result = parser.close() if data is None else parser.feed(data)
     except etree.XMLSyntaxError as exc:
         drain()
-        raise _lxml_problem(exc) from None
+        errors = _wellformedness_errors(exc)
+        if errors or not exc.error_log:  # type: ignore[attr-defined]
+            raise _lxml_problem(exc, errors) from None
+        return None
     drain()
+    return result
+
+
+class _RefuseExternal(etree.Resolver):
+    """Answers every request for an external resource with nothing: no file or URL is read.
+
+    Needed because lxml's ``resolve_entities="internal"`` does not expand
+    internal parameter entities; with ``True`` and this resolver, internal
+    entities of both kinds expand and nothing external is ever read.
+    Documents that declare external entities are refused anyway, once their
+    DTD is known (:func:`_check_lxml_document`).
+    """
+
+    def resolve(self, system_url: str | None, public_id: str | None, context: Any) -> Any:
+        return self.resolve_string("", context)
 
 
 def _lxml_parser(allow: bool, **kwargs: Any) -> Any:
@@ -270,15 +319,20 @@ def _lxml_parser(allow: bool, **kwargs: Any) -> Any:
     # parser read the external DTD a DOCTYPE names (seen with strace), which
     # the safety test on external DTDs catches.
     etree.clear_error_log()
-    return etree.XMLPullParser(
-        resolve_entities="internal" if allow else False,  # type: ignore[arg-type]  # lxml >= 5
+    parser = etree.XMLPullParser(
+        resolve_entities=allow,
         load_dtd=False,
         no_network=True,
         remove_comments=True,
         remove_pis=True,
-        huge_tree=False,
+        # Deep nesting (to 2048, libxml2's hard limit) and text nodes over
+        # 10 MB, as expat allows; entity expansion stays bounded by libxml2's
+        # amplification limit, which huge_tree does not lift.
+        huge_tree=True,
         **kwargs,
     )
+    parser.resolvers.add(_RefuseExternal())
+    return parser
 
 
 def _check_lxml_document(tree: Any, allow: bool) -> None:
@@ -306,12 +360,25 @@ class LxmlDriver:
     complete when the event arrives. Memory stays flat: an element is cleared
     at its end (its tail kept, the next sibling still needs it) and removed
     from its parent when that next sibling starts.
+
+    Discussion: elements from entities (``--allow-entities``, an entity
+    whose value holds markup). libxml2 reports the elements of an entity's
+    first reference from a detached copy (no parent), and those of later
+    references not at all; the tree itself holds every one in place. So
+    events of detached elements are ignored, and the children of an open
+    element that no event reported (``_catch_up``) are walked in the tree
+    when the next event under that element arrives. Each open element keeps
+    the last child reported, which tells them apart.
     """
 
     def __init__(self, *, allow_entities: bool) -> None:
         self._allow = allow_entities
         self._parser = _lxml_parser(allow_entities, events=("start", "end"))
         self._events: list[Event] = []
+        #: The open elements, outermost first, each with its last child reported.
+        self._open: list[list[Any]] = []
+        #: Depth inside a detached element from an entity, whose events are ignored.
+        self._detached = 0
 
     def feed(self, data: bytes) -> bytes | None:
         _feed_lxml(self._parser, data, self._drain)
@@ -319,26 +386,42 @@ class LxmlDriver:
 
     def _drain(self) -> None:
         append = self._events.append
+        stack = self._open
         for event, element in self._parser.read_events():
+            if self._detached:
+                self._detached += 1 if event == "start" else -1
+                continue
             if event == "start":
-                parent = element.getparent()
-                if parent is None:
+                if not stack:
                     _check_lxml_document(element.getroottree(), self._allow)
                     text = None
                 else:
+                    entry = stack[-1]
+                    if element.getparent() is None:
+                        self._detached = 1  # from an entity: the tree has its copy
+                        continue
+                    parent = entry[0]
                     previous = element.getprevious()
                     if previous is None:
                         text = parent.text
                     else:
+                        if previous is not entry[1]:
+                            self._catch_up(entry, element)
                         _check_node(previous)
                         text = previous.tail
-                        del parent[0]
+                        while element.getprevious() is not None:
+                            del parent[0]
+                    entry[1] = element
+                stack.append([element, None])
                 if text:
                     append((TEXT, text))
                 append((START, element.tag, dict(element.attrib)))
             else:
+                entry = stack.pop()
                 if len(element):
                     last = element[-1]
+                    if last is not entry[1]:
+                        self._catch_up(entry, None)
                     _check_node(last)
                     text = last.tail
                 else:
@@ -348,18 +431,36 @@ class LxmlDriver:
                 append((END, element.tag))
                 element.clear(keep_tail=True)
 
+    def _catch_up(self, entry: list[Any], until: Any) -> None:
+        """Events for the children of ``entry``'s element no event reported, up to ``until``."""
+        parent, last = entry
+        child = parent[0] if last is None else last.getnext()
+        append = self._events.append
+        while child is not None and child is not until:
+            _check_node(child)
+            text = parent.text if last is None else last.tail
+            if text:
+                append((TEXT, text))
+            for event, node in etree.iterwalk(child, events=("start", "end")):
+                _check_node(node)
+                if event == "start":
+                    append((START, node.tag, dict(node.attrib)))
+                    if node.text:
+                        append((TEXT, node.text))
+                else:
+                    append((END, node.tag))
+                    if node is not child and node.tail:
+                        append((TEXT, node.tail))
+            last, child = child, child.getnext()
+        entry[1] = last
+
     def take(self) -> list[Event]:
         out = self._events.copy()
         self._events.clear()
         return out
 
     def close(self) -> None:
-        try:
-            self._parser.close()
-        except etree.XMLSyntaxError as exc:
-            self._drain()
-            raise _lxml_problem(exc) from None
-        self._drain()
+        _feed_lxml(self._parser, None, self._drain)
 
 
 def _check_node(node: Any) -> None:
@@ -456,12 +557,7 @@ class LxmlRecordDriver:
         return out
 
     def close(self) -> None:
-        try:
-            root = self._parser.close()
-        except etree.XMLSyntaxError as exc:
-            self._drain()
-            raise _lxml_problem(exc) from None
-        self._drain()
+        root = _feed_lxml(self._parser, None, self._drain)
         if not self._checked and root is not None:
             _check_lxml_document(root.getroottree(), self._allow)
 
