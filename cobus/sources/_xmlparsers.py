@@ -85,6 +85,9 @@ def _guard(p: Any, allow: bool) -> None:
         refuse(undefined(name))
 
     p.EntityDeclHandler = entity_decl
+    # expat tells an unparsed (NDATA) entity to this handler instead, when set
+    # (the sax reader sets it): every declaration must reach entity_decl.
+    p.UnparsedEntityDeclHandler = None
     p.StartDoctypeDeclHandler = doctype
     p.SkippedEntityHandler = skipped
 
@@ -179,6 +182,8 @@ class ExpatDriver:
             raise self._problem(exc) from None
         except _Refusal as exc:
             raise exc.problem from None
+        except ValueError as exc:  # pyexpat: an encoding it cannot decode
+            raise _encoding_problem(exc) from None
         return None
 
     def _next_document(self) -> bytes:
@@ -211,6 +216,12 @@ class ExpatDriver:
             raise self._problem(exc) from None
         except _Refusal as exc:
             raise exc.problem from None
+        except ValueError as exc:
+            raise _encoding_problem(exc) from None
+
+
+def _encoding_problem(exc: ValueError) -> XmlProblem:
+    return XmlProblem(f"{exc} by expat (the document's encoding); --parser lxml reads it")
 
 
 _NEXT_DOCUMENT = frozenset(
@@ -288,6 +299,8 @@ class SaxDriver:
             ) from None
         except _Refusal as exc:
             raise exc.problem from None
+        except ValueError as exc:
+            raise _encoding_problem(exc) from None
 
     def take(self) -> list[Event]:
         out = self._events.copy()
