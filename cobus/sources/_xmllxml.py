@@ -19,7 +19,7 @@ from lxml import etree
 
 from ..conditions import Condition, compile_conditions
 from ..xmlrecords import END, START, TEXT, EntityNode, Event, element_record, local_name
-from ._xmlbase import XmlProblem, refuse_declaration, refuse_dtd, undefined
+from ._xmlbase import Driver, XmlProblem, refuse_declaration, refuse_dtd, undefined
 
 __all__ = ["LxmlDriver", "LxmlRecordDriver"]
 
@@ -184,9 +184,18 @@ class LxmlDriver:
     element that no event reported (``_catch_up``) are walked in the tree
     when the next event under that element arrives. Each open element keeps
     the last child reported, which tells them apart.
+
+    Discussion: carriage returns from entities. libxml2 line-end normalizes
+    an entity's replacement text when it is referenced instead of when it
+    is declared, so a CR that ``&#13;`` put in an entity's value comes out
+    as LF in text, and an entity value's CRLF as two spaces in an attribute
+    (expat follows the XML spec: CR, and one space). Such a document, known
+    at its root's start (before any event), is handed to ``fallback`` (an
+    expat driver) with every byte fed so far; those bytes are kept only
+    until the root starts.
     """
 
-    def __init__(self, *, allow_entities: bool) -> None:
+    def __init__(self, *, allow_entities: bool, fallback: Callable[[], Driver] | None = None) -> None:
         self._allow = allow_entities
         self._parser = _lxml_parser(allow_entities, events=("start", "end"))
         self._events: list[Event] = []
@@ -194,10 +203,27 @@ class LxmlDriver:
         self._open: list[list[Any]] = []
         #: Depth inside a detached element from an entity, whose events are ignored.
         self._detached = 0
+        self._fallback = fallback
+        #: The bytes fed until the root has started (for the fallback), then None.
+        self._prolog: list[bytes] | None = [] if allow_entities and fallback else None
+        self._handed: Driver | None = None
 
     def feed(self, data: bytes) -> bytes | None:
-        _feed_lxml(self._parser, data, self._drain)
+        if self._handed is not None:
+            return self._handed.feed(data)
+        if self._prolog is not None:
+            self._prolog.append(data)
+        try:
+            _feed_lxml(self._parser, data, self._drain)
+        except _HandOver:
+            self._hand_over()
         return None
+
+    def _hand_over(self) -> None:
+        assert self._fallback is not None and self._prolog is not None
+        self._handed = self._fallback()
+        prolog, self._prolog = b"".join(self._prolog), None
+        self._handed.feed(prolog)
 
     def _drain(self) -> None:
         append = self._events.append
@@ -208,7 +234,12 @@ class LxmlDriver:
                 continue
             if event == "start":
                 if not stack:
-                    _check_lxml_document(element.getroottree(), self._allow)
+                    tree = element.getroottree()
+                    _check_lxml_document(tree, self._allow)
+                    if self._prolog is not None:
+                        if _entity_holds_cr(tree):
+                            raise _HandOver
+                        self._prolog = None
                     text = None
                 else:
                     entry = stack[-1]
@@ -270,12 +301,30 @@ class LxmlDriver:
         entry[1] = last
 
     def take(self) -> list[Event]:
+        if self._handed is not None:
+            return self._handed.take()
         out = self._events.copy()
         self._events.clear()
         return out
 
     def close(self) -> None:
-        _feed_lxml(self._parser, None, self._drain)
+        if self._handed is None:
+            try:
+                _feed_lxml(self._parser, None, self._drain)
+                return
+            except _HandOver:
+                self._hand_over()
+        assert self._handed is not None
+        self._handed.close()
+
+
+class _HandOver(Exception):
+    """The document is one lxml gets wrong: the fallback driver takes it over."""
+
+
+def _entity_holds_cr(tree: Any) -> bool:
+    dtd = tree.docinfo.internalDTD
+    return dtd is not None and any("\r" in (entity.content or "") for entity in dtd.iterentities())
 
 
 def _check_node(node: Any) -> None:

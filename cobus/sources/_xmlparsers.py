@@ -383,7 +383,7 @@ def make_driver(parser: str, *, allow_entities: bool, multi: bool = False) -> Dr
     if multi:
         raise ValueError("only the expat driver reads documents back to back")
     if parser == "lxml":
-        return LxmlDriver(allow_entities=allow_entities)
+        return LxmlDriver(allow_entities=allow_entities, fallback=lambda: ExpatDriver(allow_entities=True))
     if parser == "sax":
         return SaxDriver(allow_entities=allow_entities)
     raise ValueError(f"unknown XML parser {parser!r}")
