@@ -71,7 +71,7 @@ def test_internal_parameter_entities_expand_with_allow_entities() -> None:
     doc = b"<!DOCTYPE r [<!ENTITY % p \"<!ENTITY e 'hi'>\"> %p;]><r>&e;</r>"
     assert agreed(doc) == [("start", "r", {}), ("text", "hi"), ("end", "r")]
     for parser in PARSERS:
-        with pytest.raises(SourceError, match="declares the parameter entity 'p'|declares the entity 'p'"):
+        with pytest.raises(SourceError, match=r"declares the (parameter )?entity 'p'"):
             events(doc, parser, allow=False)
 
 
