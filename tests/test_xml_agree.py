@@ -252,3 +252,19 @@ def test_random_wellformed_documents_agree(document: tuple[bytes, bool], chunk: 
     root = found[0][1]
     if not allow:  # with entities, xml | records is not fused (see _fuse_records)
         assert fused_records(data, root, allow=allow, chunk=chunk) == RecordBuilder(root).feed(found)
+
+
+def test_events_output_of_a_deep_document_comes_in_bounded_blocks() -> None:
+    """Memory linear in depth: no block much over BLOCK, however deep the document."""
+    from cobus.stages.events import BLOCK, events as events_stage
+
+    depth = 2500  # past libxml2's limit: expat
+    found = events(b"<a>" * depth + b"x" + b"</a>" * depth, "expat")
+    blocks: list[bytes] = []
+    stage = events_stage(collect(blocks))
+    stage.send(found)
+    stage.close()
+    assert max(len(b) for b in blocks) <= BLOCK + 2 * depth + 20
+    lines = b"".join(blocks).splitlines()
+    assert len(lines) == 2 * depth + 1
+    assert lines[depth] == b"  " * depth + b'text "x"'
