@@ -1,4 +1,4 @@
-"""The XML drivers behind ``xml``: expat, lxml, sax, and lxml building records directly.
+"""The XML drivers behind ``xml``: expat and sax here, lxml's in ``_xmllxml``; ``make_driver``.
 
 A driver is fed raw bytes (``feed``), collects what it makes in a list that
 :meth:`take` hands over, and raises :class:`XmlProblem` (message, line,

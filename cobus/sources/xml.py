@@ -7,6 +7,8 @@ Events are tuples, sent in lists (one list per 32 KiB of input parsed)::
     ("end", tag)
     ("abort", message)      --recover: the document in progress was malformed and
                             is abandoned; its open elements get no end event
+    ("stream", name)        the events that follow come from input stream name
+                            (``listen | xml``: a connection; see ``netxml``)
 
 Tags and attribute names are in Clark notation (``{uri}local`` when in a
 namespace). CDATA and entities are merged into the text; comments,
