@@ -23,6 +23,8 @@ from cobus.context import RunContext
 from cobus.errors import SourceError
 from cobus.sources._xmlparsers import make_driver, make_record_driver
 from cobus.sources.xml import Documents, xml_source
+from cobus.stages.events import BLOCK
+from cobus.stages.events import events as events_stage
 from cobus.xmlrecords import RecordBuilder
 
 PARSERS = ["expat", "lxml", "sax"]
@@ -256,8 +258,6 @@ def test_random_wellformed_documents_agree(document: tuple[bytes, bool], chunk: 
 
 def test_events_output_of_a_deep_document_comes_in_bounded_blocks() -> None:
     """Memory linear in depth: no block much over BLOCK, however deep the document."""
-    from cobus.stages.events import BLOCK, events as events_stage
-
     depth = 2500  # past libxml2's limit: expat
     found = events(b"<a>" * depth + b"x" + b"</a>" * depth, "expat")
     blocks: list[bytes] = []

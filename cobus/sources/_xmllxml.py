@@ -23,6 +23,7 @@ from ._xmlbase import Driver, XmlProblem, refuse_declaration, refuse_dtd, undefi
 
 __all__ = ["LxmlDriver", "LxmlRecordDriver"]
 
+
 def _lxml_proxy_noise(error: BaseException | None) -> bool:
     return isinstance(error, AssertionError) and str(error) == "Tried to unregister unknown proxy"
 

@@ -4,7 +4,7 @@ A driver is fed raw bytes (``feed``), collects what it makes in a list that
 :meth:`take` hands over, and raises :class:`XmlProblem` (message, line,
 column) for malformed or refused input; the items made before the problem stay
 takeable, so they are sent before the error is reported. Every safety setting
-lives here: no DTD or external entity is ever loaded, and a document that
+lives here and in ``_xmllxml``: no DTD or external entity is ever loaded, and a document that
 declares entities, names an external DTD or uses an undefined entity is
 refused unless ``allow_entities`` (then only internal entities are expanded,
 bounded by the parsers' amplification limits). No stage is registered here.
@@ -15,7 +15,8 @@ callback, lxml around comments), so text pieces are gathered in a list and
 become one ``("text", ...)`` event only when a tag starts or ends; comments
 and processing instructions are dropped by all three, so text around them
 joins up. expat reports only attributes written in the document
-(``specified_attributes``), as lxml does when it loads no DTD.
+(``specified_attributes``), as lxml does when it loads no DTD: defaults a
+DTD declares are applied by none of the three (a decision the README states).
 """
 
 from __future__ import annotations

@@ -283,9 +283,7 @@ def _read(
     ctx: RunContext,
 ) -> Iterator[object]:
     try:
-        documents = Documents(
-            target.send, new_driver, name=name, multi=multi, recover=recover, warn=ctx.warn
-        )
+        documents = Documents(target.send, new_driver, name=name, multi=multi, recover=recover, warn=ctx.warn)
         source = open_input(path)
         try:
             tracker = ctx.track(path, source.size())
