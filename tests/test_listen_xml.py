@@ -22,6 +22,7 @@ from util import cobus_popen, collect
 
 from cobus.sources._framing import FramingError, make_framer
 from cobus.sources.listen import listen
+from cobus.sources.netxml import listen_xml
 from cobus.xmlrecords import STREAM, RecordBuilder
 
 
@@ -211,3 +212,21 @@ def test_two_declarations_and_no_root_are_one_skipped_document() -> None:
     assert proc.stdout == b"1\n"  # the abort event
     assert b"document skipped" in proc.stderr
     assert b"AssertionError" not in proc.stderr
+
+
+def test_listen_xml_reads_octet_counted_documents() -> None:
+    batches: list[list[Any]] = []
+    ctx = Ctx()
+    task = listen_xml(collect(batches), address="tcp://127.0.0.1:0", framing="octet", recover=True, ctx=ctx)
+    thread = KernelThread(task)
+    port = int(wait_for(lambda: ctx.warnings)[0].rpartition(":")[2])
+    try:
+        with socket.create_connection(("127.0.0.1", port)) as c:
+            c.sendall(b"4 <r/>8 <s>a</s>")
+            found = wait_for(lambda: [e for b in batches for e in b if e[0] != STREAM][4:] and batches)
+        events = [e for b in found for e in b]
+        assert events[0][0] == STREAM
+        r, s = [("start", "r", {}), ("end", "r")], [("start", "s", {}), ("text", "a"), ("end", "s")]
+        assert events[1:] == r + s
+    finally:
+        thread.stop()
