@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _util_live import Ctx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from util import collect
@@ -268,3 +269,18 @@ def test_events_output_of_a_deep_document_comes_in_bounded_blocks() -> None:
     lines = b"".join(blocks).splitlines()
     assert len(lines) == 2 * depth + 1
     assert lines[depth] == b"  " * depth + b'text "x"'
+
+
+def test_recover_reads_a_huge_attribute_and_still_counts_lines(tmp_path: Path) -> None:
+    value = "v" * (3 << 20)
+    path = tmp_path / "docs.xml"
+    path.write_text(f'<r a="{value}"/>\n\n<bad></x>\n<?xml version="1.0"?>\n<ok/>\n<r a="{value}"/>')
+    batches: list[Any] = []
+    ctx = Ctx()
+    for _ in xml_source(collect(batches), path=str(path), parser="expat", recover=True, ctx=ctx):
+        pass
+    found = [e for b in batches for e in b]
+    big = [("start", "r", {"a": value}), ("end", "r")]
+    assert found == [*big, ("start", "bad", {}), ("abort", f"{path}:3:8: mismatched tag"), *found[4:6], *big]
+    assert found[4:6] == [("start", "ok", {}), ("end", "ok")]
+    assert ctx.warnings == [f"{path}:3:8: mismatched tag (document skipped)"]

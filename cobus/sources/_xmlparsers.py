@@ -93,49 +93,6 @@ def _guard(p: Any, allow: bool) -> None:
     p.SkippedEntityHandler = skipped
 
 
-class _Holder:
-    """Holds bytes back from expat while it is stuck inside one huge token.
-
-    Discussion: linear time on a huge attribute. expat 2.5 (the one Python
-    links here) rescans a token that is not complete yet from its start at
-    every ``Parse`` call: a 16 MB attribute fed 32 KiB at a time is 512
-    rescans of up to 16 MB (3.6 s; 50 MB over 30 s). Once ``_STUCK`` bytes
-    have been fed without an event, further bytes are held until as many
-    again have arrived, and then parsed in one call: the call sizes double,
-    so the rescans add up to a small multiple of the token's size. Held
-    bytes are parsed at :meth:`close` at the latest. Not used for documents
-    back to back (``multi``), whose byte accounting is per call.
-    """
-
-    def __init__(self) -> None:
-        self.held: list[bytes] = []
-        self.size = 0
-        self.stuck = 0  # bytes parsed since the last event
-
-    def next(self, data: bytes) -> bytes | None:
-        """The bytes to parse now (None: hold them for now)."""
-        if self.stuck < _STUCK:
-            return data
-        self.held.append(data)
-        self.size += len(data)
-        if self.size < self.stuck:
-            return None
-        return self.rest()
-
-    def parsed(self, size: int, progressed: bool) -> None:
-        self.stuck = 0 if progressed else self.stuck + size
-
-    def rest(self) -> bytes:
-        out = b"".join(self.held)
-        self.held.clear()
-        self.size = 0
-        return out
-
-
-#: Bytes parsed without an event after which the holder starts doubling.
-_STUCK = 1 << 20
-
-
 # --------------------------------------------------------------------------
 # expat
 
@@ -159,7 +116,6 @@ class ExpatDriver:
         self._current = b""
         self._epilog: list[bytes] | None = None
         self._epilog_start = 0
-        self._holder = None if multi else _Holder()
         self._parser = self._create()
 
     def _create(self) -> Any:
@@ -212,19 +168,6 @@ class ExpatDriver:
         return p
 
     def feed(self, data: bytes) -> bytes | None:
-        holder = self._holder
-        if holder is not None:
-            ready = holder.next(data)
-            if ready is None:
-                return None
-            data = ready
-            before = len(self._events)
-            self._parse(data)
-            holder.parsed(len(data), len(self._events) > before)
-            return None
-        return self._parse(data)
-
-    def _parse(self, data: bytes) -> bytes | None:
         self._block_start = self._fed
         self._fed += len(data)
         if self._epilog is not None:
@@ -268,8 +211,6 @@ class ExpatDriver:
         return out
 
     def close(self) -> None:
-        if self._holder is not None:
-            self._parse(self._holder.rest())
         try:
             self._parser.Parse(b"", True)
         except pyexpat.ExpatError as exc:
@@ -344,14 +285,9 @@ class SaxDriver:
         self._reader.setContentHandler(_SaxEvents(self._events))
         self._reader.setFeature(xml.sax.handler.feature_external_ges, False)
         self._reader.setFeature(xml.sax.handler.feature_external_pes, False)
-        self._holder = _Holder()
 
     def feed(self, data: bytes) -> bytes | None:
-        ready = self._holder.next(data)
-        if ready is not None:
-            before = len(self._events)
-            self._call(self._reader.feed, ready)
-            self._holder.parsed(len(ready), len(self._events) > before)
+        self._call(self._reader.feed, data)
         return None
 
     def _call(self, fn: Any, *args: Any) -> None:
@@ -373,7 +309,6 @@ class SaxDriver:
         return out
 
     def close(self) -> None:
-        self._call(self._reader.feed, self._holder.rest())
         self._call(self._reader.close)
 
 

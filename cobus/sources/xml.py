@@ -52,6 +52,50 @@ _BOMS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")
 _DECLARATION = b"<?xml"
 
 
+class _Holder:
+    """Holds bytes back from expat while it is stuck inside one huge token.
+
+    Discussion: linear time on a huge attribute. expat 2.5 (the one Python
+    links here) rescans a token that is not complete yet from its start at
+    every ``Parse`` call: a 16 MB attribute fed 32 KiB at a time is 512
+    rescans of up to 16 MB (3.6 s; 50 MB over 30 s). Once ``_STUCK`` bytes
+    have been parsed without anything to send, further bytes are held until
+    as many again have arrived, and then parsed in one call: the call sizes
+    double, so the rescans add up to a small multiple of the token's size.
+    Held bytes are parsed at :meth:`Documents.close` at the latest, so only
+    a file source holds (a live stream must not wait for bytes that may not
+    come), and only for event drivers (records come too rarely to tell).
+    """
+
+    def __init__(self) -> None:
+        self.held: list[bytes] = []
+        self.size = 0
+        self.stuck = 0  # bytes parsed since the last event
+
+    def next(self, data: bytes) -> bytes | None:
+        """The bytes to parse now (None: hold them for now)."""
+        if self.stuck < _STUCK:
+            return data
+        self.held.append(data)
+        self.size += len(data)
+        if self.size < self.stuck:
+            return None
+        return self.rest()
+
+    def parsed(self, size: int, progressed: bool) -> None:
+        self.stuck = 0 if progressed else self.stuck + size
+
+    def rest(self) -> bytes:
+        out = b"".join(self.held)
+        self.held.clear()
+        self.size = 0
+        return out
+
+
+#: Bytes parsed without an event after which the holder starts doubling.
+_STUCK = 1 << 20
+
+
 class Documents:
     """Feeds bytes to a driver, sends what it makes, reports problems as one line.
 
@@ -82,8 +126,11 @@ class Documents:
         multi: bool = False,
         recover: bool = False,
         warn: Callable[[str], None] | None = None,
+        hold: bool = False,
     ) -> None:
         self._send = send
+        self._holder = _Holder() if hold else None
+        self._sent = 0  # batches sent: progress, for the holder
         self._new_driver = new_driver
         self._name = name
         self._multi = multi
@@ -99,12 +146,26 @@ class Documents:
 
     def feed(self, data: bytes) -> None:
         """Parse the next bytes of the input, sending what they complete."""
+        holder = self._holder
+        if holder is not None and holder.stuck >= _STUCK:
+            ready = holder.next(data)
+            if ready is not None:
+                self._parse(ready)
+            return
         if len(data) <= SLICE:
-            self._feed(data)
+            self._parse(data)
             return
         view = memoryview(data)
         for start in range(0, len(data), SLICE):
-            self._feed(bytes(view[start : start + SLICE]))
+            self._parse(bytes(view[start : start + SLICE]))
+
+    def _parse(self, data: bytes) -> None:
+        if self._holder is None:
+            self._feed(data)
+            return
+        sent = self._sent
+        self._feed(data)
+        self._holder.parsed(len(data), self._sent > sent)
 
     def _feed(self, data: bytes) -> None:
         while data:
@@ -134,6 +195,8 @@ class Documents:
 
     def close(self) -> None:
         """The input has ended: finish the document in progress."""
+        if self._holder is not None and self._holder.held:
+            self._feed(self._holder.rest())
         driver = self._driver
         if driver is not None:
             try:
@@ -151,6 +214,7 @@ class Documents:
         items = self._driver.take()
         if items:
             self._send(items)
+            self._sent += 1
 
     def _begin(self, data: bytes) -> bytes:
         """Start a document at its first non-blank byte; check it looks like XML."""
@@ -269,7 +333,7 @@ def xml_source(
 
         return make_driver(choice, allow_entities=allow_entities, multi=multi)
 
-    return _read(target, path, name, new_driver, multi=multi, recover=recover, ctx=ctx)
+    return _read(target, path, name, new_driver, multi=multi, recover=recover, hold=True, ctx=ctx)
 
 
 def _read(
@@ -280,10 +344,13 @@ def _read(
     *,
     multi: bool,
     recover: bool,
+    hold: bool,
     ctx: RunContext,
 ) -> Iterator[object]:
     try:
-        documents = Documents(target.send, new_driver, name=name, multi=multi, recover=recover, warn=ctx.warn)
+        documents = Documents(
+            target.send, new_driver, name=name, multi=multi, recover=recover, warn=ctx.warn, hold=hold
+        )
         source = open_input(path)
         try:
             tracker = ctx.track(path, source.size())
@@ -326,7 +393,7 @@ def xml_records(
 
         return make_record_driver(tag, allow_entities=allow_entities, conditions=conditions)
 
-    return _read(target, path, name, new_driver, multi=False, recover=False, ctx=ctx)
+    return _read(target, path, name, new_driver, multi=False, recover=False, hold=False, ctx=ctx)
 
 
 @fusion("xml", "records")
