@@ -9,6 +9,7 @@ terminal, plain when piped). Exit codes: 0 ok, 1 a run-time error
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import sys
@@ -16,7 +17,7 @@ import time
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 import click
 from click.shell_completion import CompletionItem, get_completion_class
@@ -126,7 +127,40 @@ def _pipeline_arg(words: tuple[str, ...]) -> str:
     return " ".join(words)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Cobus(click.Group):
+    """The command group; its :meth:`main` also covers what click itself prints (--help)."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        _standard_streams()
+        try:
+            return super().main(*args, **kwargs)
+        except OSError as exc:  # click's own output (--help, --version) to a bad stdout
+            from .outputs import output_error
+
+            _silence_stdout()
+            _report(_stderr(), output_error("stdout", exc), debug=False)
+            sys.exit(1)
+
+
+def _standard_streams() -> None:
+    """A closed stdin, stdout or stderr stays closed for cobus but is never reused by a file.
+
+    Python leaves ``sys.stdout`` None when fd 1 was closed at start; it gets a
+    stream on the reserved descriptor, so the first write fails and names stdout.
+    """
+    from .outputs import reserve_std_descriptors
+
+    if 1 in reserve_std_descriptors() and sys.stdout is None:
+        sys.stdout = open(1, "w", closefd=False)  # lives as long as the process
+
+
+def _stdout_text() -> IO[str]:
+    """Text on stdout whose write errors name it (``stdout: No space left on device``)."""
+    encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
+    return io.TextIOWrapper(binary_stdout(), encoding=encoding, errors="replace", write_through=True)
+
+
+@click.group(cls=_Cobus, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="cobus")
 def main() -> None:
     """cobus: pipelines of coroutines over logs and XML streams.
@@ -218,8 +252,9 @@ def _stdout_console() -> Console:
     """A console for stdout; piped, lines are never cut at 80 columns."""
     from rich.console import Console
 
-    console = Console(highlight=False)
-    return console if console.is_terminal else Console(highlight=False, width=100_000)
+    out = _stdout_text()
+    console = Console(file=out, highlight=False)
+    return console if console.is_terminal else Console(file=out, highlight=False, width=100_000)
 
 
 def _install(signum: int, handler: Any) -> Any:
@@ -238,7 +273,7 @@ def check(pipeline: tuple[str, ...], debug: bool) -> None:
 
     with _guard(debug):
         graph = load(_pipeline_arg(pipeline))
-        click.echo(f"ok: {len(graph.nodes)} stages, {len(graph.sources)} source(s)")
+        click.echo(f"ok: {len(graph.nodes)} stages, {len(graph.sources)} source(s)", file=_stdout_text())
 
 
 @main.command()
@@ -266,8 +301,8 @@ def stages(name: str | None) -> None:
     """List every stage, or show the full help of stage NAME."""
     from .explain import stage_help, stages_table
 
-    console = _stdout_console()
     with _guard(False):
+        console = _stdout_console()
         if name is None:
             console.print(stages_table(registry.load()))
         else:
@@ -287,7 +322,8 @@ def completion(shell: str) -> None:
     """
     cls = get_completion_class(shell)
     assert cls is not None  # the choice above lists only known shells
-    click.echo(cls(main, {}, "cobus", "_COBUS_COMPLETE").source())
+    with _guard(False):
+        click.echo(cls(main, {}, "cobus", "_COBUS_COMPLETE").source(), file=_stdout_text())
 
 
 @main.command(hidden=True, context_settings={"ignore_unknown_options": True, "help_option_names": []})
