@@ -224,6 +224,8 @@ def run(pipeline: tuple[str, ...], quiet: bool, stats: bool, debug: bool) -> Non
             else None,
             stats=[] if stats else None,
         )
+        if ctx.progress is not None:
+            ctx.progress.share_terminal_with(ctx.stdout)
         previous = _install(signal.SIGTERM, _on_sigterm)
         started = time.perf_counter()
         live_stats = None

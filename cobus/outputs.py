@@ -22,6 +22,8 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import IO, Any
 
 from .errors import SinkError
@@ -44,6 +46,8 @@ class NamedOutput:
         self.name = name
         #: Close ``stream`` with this (False: someone else's, such as a test runner's stdout).
         self._owns = owns
+        #: Called around every write and flush (progress bars on the same terminal step aside).
+        self.pause: Callable[[], AbstractContextManager[object]] | None = None
         self._error: SinkError | None = None
 
     def _fail(self, exc: OSError) -> SinkError:
@@ -58,7 +62,10 @@ class NamedOutput:
         if self._error is not None:
             raise self._error
         try:
-            return self._stream.write(data)
+            if self.pause is None:
+                return self._stream.write(data)
+            with self.pause():
+                return self._stream.write(data)
         except BrokenPipeError:
             raise
         except OSError as exc:
@@ -70,7 +77,11 @@ class NamedOutput:
         if self._stream.closed:
             return
         try:
-            self._stream.flush()
+            if self.pause is None:
+                self._stream.flush()
+            else:
+                with self.pause():
+                    self._stream.flush()
         except BrokenPipeError:
             raise
         except OSError as exc:
