@@ -82,10 +82,17 @@ class Input:
 def open_input(path: str) -> Input:
     """Open a file for reading bytes (decompressing by suffix); ``-`` is stdin."""
     if path == "-":
+        stdin = sys.stdin
         try:
-            raw: IO[bytes] = open(sys.stdin.fileno(), "rb", buffering=0, closefd=False)
+            # Python leaves sys.stdin None when fd 0 was closed: try fd 0 itself.
+            fd = stdin.fileno() if stdin is not None else 0
         except (OSError, ValueError, io.UnsupportedOperation):
-            raw = sys.stdin.buffer  # not a real file (a test runner's stdin)
+            raw: IO[bytes] = stdin.buffer  # not a real file (a test runner's stdin)
+            return Input(path, raw, raw)
+        try:
+            raw = open(fd, "rb", buffering=0, closefd=False)
+        except OSError as exc:  # closed
+            raise SourceError(f"-: {exc.strerror or exc}") from exc
         return Input(path, raw, raw)
     try:
         raw = open(path, "rb", buffering=0)

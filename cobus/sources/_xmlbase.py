@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-__all__ = ["Driver", "XmlProblem"]
+__all__ = ["Driver", "XmlProblem", "unknown_encoding"]
 
 
 class XmlProblem(Exception):
@@ -28,3 +28,9 @@ class Driver(Protocol):
     def feed(self, data: bytes) -> bytes | None: ...
     def take(self) -> list[Any]: ...
     def close(self) -> None: ...
+
+
+def unknown_encoding(exc: LookupError) -> XmlProblem:
+    """expat's ``LookupError`` for an encoding Python lacks, worded as lxml words it."""
+    name = str(exc).removeprefix("unknown encoding: ")
+    return XmlProblem(f"Unsupported encoding: {name}", 1)

@@ -32,7 +32,7 @@ from lxml import etree
 
 from ..conditions import Condition, compile_conditions
 from ..xmlrecords import END, START, TEXT, EntityNode, Event, element_record, local_name
-from ._xmlbase import Driver, XmlProblem
+from ._xmlbase import Driver, XmlProblem, unknown_encoding
 
 __all__ = ["PARSERS", "Driver", "XmlProblem", "make_driver", "make_record_driver"]
 
@@ -194,6 +194,8 @@ class ExpatDriver:
             raise self._problem(exc) from None
         except _Refusal as exc:
             raise exc.problem from None
+        except LookupError as exc:
+            raise unknown_encoding(exc) from None
         return None
 
     def _next_document(self) -> bytes:
@@ -226,6 +228,8 @@ class ExpatDriver:
             raise self._problem(exc) from None
         except _Refusal as exc:
             raise exc.problem from None
+        except LookupError as exc:
+            raise unknown_encoding(exc) from None
 
 
 _NEXT_DOCUMENT = frozenset(
@@ -533,6 +537,8 @@ class SaxDriver:
             ) from None
         except _Refusal as exc:
             raise exc.problem from None
+        except LookupError as exc:
+            raise unknown_encoding(exc) from None
 
     def take(self) -> list[Event]:
         out = self._events.copy()
