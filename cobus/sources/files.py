@@ -56,7 +56,9 @@ def _fuse_xml(
 _EXACT_NOTE = "the files' bytes go to the parser exactly as they are (no newline added)"
 
 
-def _cat_into_xml(target: Target, *, files: list[str], xml: dict[str, Any], ctx: RunContext) -> Iterator[object]:
+def _cat_into_xml(
+    target: Target, *, files: list[str], xml: dict[str, Any], ctx: RunContext
+) -> Iterator[object]:
     spec = registry.lookup("xml", source=False)
     parser = spec.factory(target, **xml, **({"ctx": ctx} if spec.wants_ctx else {}))
     return _cat(parser, files, ctx, exact=True)
