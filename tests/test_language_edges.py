@@ -98,3 +98,9 @@ def test_a_toml_pipeline_with_too_many_stages_is_refused(tmp_path: Path) -> None
     done = run_cobus(["check", str(path)])
     assert done.returncode == 2
     assert done.stderr == f"cobus: error: {path}: too many stages: a pipeline holds at most 256\n".encode()
+
+
+def test_head_without_n_takes_ten() -> None:
+    """Found by the property test: head's check read N even when it was not written."""
+    done = run_cobus(["run", f"cat {LOG} | head | count"])
+    assert (done.returncode, done.stdout, done.stderr) == (0, b"10\n", b"")
