@@ -157,7 +157,8 @@ class _Parser:
                 if self.peek().kind == "]":
                     raise self.fail("empty branch '[ ]'", opening)
                 if self.depth == MAX_NESTING:
-                    raise self.fail(f"branches nested too deep: at most {MAX_NESTING} levels of '[ ]'", opening)
+                    too_deep = f"branches nested too deep: at most {MAX_NESTING} levels of '[ ]'"
+                    raise self.fail(too_deep, opening)
                 self.depth += 1
                 branch = self.pipeline(opening)
                 self.depth -= 1
