@@ -98,6 +98,8 @@ def open_input(path: str) -> Input:
         raw = open(path, "rb", buffering=0)
     except OSError as exc:
         raise SourceError(f"{path}: {exc.strerror or exc}") from exc
+    except ValueError as exc:  # a NUL byte (a TOML file can write one as \u0000)
+        raise SourceError(f"{path!r}: a file name cannot hold a NUL byte") from exc
     wrap = _DECOMPRESSORS.get(os.path.splitext(path)[1].lower())
     return Input(path, wrap(raw) if wrap else raw, raw)
 

@@ -99,3 +99,28 @@ def test_a_bad_port_is_refused_in_our_words(address: str) -> None:
     assert done.returncode == 2
     assert b"is not tcp://HOST:PORT" in done.stderr or b"the port must be a number" in done.stderr
     assert b"^" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("pipeline", "says"),
+    [
+        ("cat a\\u0000b | count", b"cobus: error: 'a\\x00b': a file name cannot hold a NUL byte\n"),
+        (
+            f"cat {LOG} | write out\\u0000.log",
+            b"cobus: error: 'out\\x00.log': a file name cannot hold a NUL byte\n",
+        ),
+    ],
+)
+def test_a_nul_byte_in_a_file_name_is_one_line(tmp_path: Path, pipeline: str, says: bytes) -> None:
+    """Only a TOML file can write a NUL (as \\u0000); open() would raise a bare ValueError."""
+    path = tmp_path / "nul.toml"
+    path.write_text(f'pipeline = "{pipeline}"\n')
+    done = run_cobus(["run", str(path)], cwd=tmp_path)
+    assert (done.returncode, done.stderr) == (1, says)
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "1e400"])
+def test_an_infinite_number_is_refused_where_it_is_written(value: str) -> None:
+    done = run_cobus(["check", f"cat {LOG} | multiline --python --timeout {value} | count"])
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"cobus: error: timeout takes a finite number, not '{value}'".encode())
