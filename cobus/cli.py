@@ -9,6 +9,7 @@ terminal, plain when piped). Exit codes: 0 ok, 1 a run-time error
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import signal
@@ -256,7 +257,15 @@ def _stdout_console() -> Console:
 
     out = _stdout_text()
     console = Console(file=out, highlight=False)
-    return console if console.is_terminal else Console(file=out, highlight=False, width=100_000)
+    if not console.is_terminal:
+        console = Console(file=out, highlight=False, width=100_000)
+    # rich exits with status 1 when the reader goes away; here that is the quiet end of | head.
+    console.on_broken_pipe = _broken_pipe  # type: ignore[method-assign]
+    return console
+
+
+def _broken_pipe() -> NoReturn:
+    raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
 
 
 def _install(signum: int, handler: Any) -> Any:

@@ -106,17 +106,30 @@ def test_a_closed_stdout_is_never_reused_by_a_file(tmp_path: Path) -> None:
     assert all(b"python" in line for line in out.read_bytes().splitlines())
 
 
-def test_a_reader_that_went_away_is_no_error() -> None:
-    for pipeline in (PIPELINES[1], PIPELINES[10], f"cat {LOG} | parse apache | jsonl"):
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "cobus", "run", pipeline], stdout=subprocess.PIPE, stderr=subprocess.PIPE
-        )
-        assert proc.stdout is not None and proc.stderr is not None
-        proc.stdout.readline()
-        proc.stdout.close()
-        assert proc.wait(timeout=60) == 0
-        assert proc.stderr.read() == b""
-        proc.stderr.close()
+LONG = f"cat {LOG}" + " | grep a" * 200 + " | count"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["run", PIPELINES[1]],
+        ["run", PIPELINES[10]],
+        ["run", f"cat {LOG} | parse apache | jsonl"],
+        ["explain", LONG],  # rich would exit 1 on EPIPE by itself
+        ["stages"],
+    ],
+    ids=lambda a: a[0],
+)
+def test_a_reader_that_went_away_is_no_error(args: list[str]) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cobus", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.read(10)
+    proc.stdout.close()
+    assert proc.wait(timeout=60) == 0
+    assert proc.stderr.read() == b""
+    proc.stderr.close()
 
 
 def test_named_output_fails_once_and_stays_failed(tmp_path: Path) -> None:
