@@ -232,6 +232,7 @@ def run(pipeline: tuple[str, ...], quiet: bool, stats: bool, debug: bool) -> Non
         live_stats = None
         if ctx.stats is not None and console is not None and terminal and not quiet:
             live_stats = LiveStats(console, ctx.stats, ctx.stopwatch, started)
+            live_stats.share_terminal_with(ctx.stdout)
         try:
             run_pipeline(graph, ctx)
         finally:

@@ -213,23 +213,52 @@ class LiveStats:
     """``--stats`` on a terminal: the table redrawn in place about twice a second."""
 
     def __init__(self, console: Console, stats: list[StageStats], watch: Stopwatch, started: float) -> None:
-        from rich.live import Live
-
         self.stats, self.watch, self.started = stats, watch, started
         self.next_at = watch.clock() + REDRAW_EVERY
-        self.live = Live(console=console, transient=True, auto_refresh=False)
+        self._console = console
+        self._lock = threading.RLock()
+        self.live = self._new_live()
         self.live.start()
+        #: The table is on the screen (False from a write to the same terminal until the next redraw).
+        self.drawn = True
         watch.after_send = self.poll
+
+    def _new_live(self) -> Any:
+        from rich.live import Live
+
+        return Live(console=self._console, transient=True, auto_refresh=False)
 
     def poll(self) -> None:
         now = self.watch.clock()
         if now >= self.next_at:
             self.next_at = now + REDRAW_EVERY
-            self.live.update(stats_table(self.stats, now - self.started, self.watch), refresh=True)
+            with self._lock:
+                if not self.drawn:
+                    self.drawn = True
+                    self.live = self._new_live()  # see ProgressBoard.hold
+                    self.live.start()
+                self.live.update(stats_table(self.stats, now - self.started, self.watch), refresh=True)
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        """Erase the table and keep it off the screen while the block runs (output is written)."""
+        with self._lock:
+            if self.drawn:
+                self.drawn = False
+                self.live.stop()
+            yield
+
+    def share_terminal_with(self, out: Any) -> None:
+        """Make writes to ``out`` (stdout) erase the table first, when it is a terminal too."""
+        if isinstance(out, NamedOutput) and out.isatty():
+            out.pause = self.hold
 
     def stop(self) -> None:
         self.watch.after_send = None
-        self.live.stop()
+        with self._lock:
+            if self.drawn:
+                self.drawn = False
+                self.live.stop()
 
 
 #: Seconds between redraws of a live stats table.

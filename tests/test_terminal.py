@@ -112,3 +112,28 @@ def test_output_lines_never_mix_with_the_progress_bar(tmp_path: Path) -> None:
     pyte.ByteStream(screen).feed(raw)
     lines = [line.rstrip() for line in screen.display if line.strip()]
     assert lines == [f"python {i:06d}: the line that is printed" for i in range(120)]
+
+
+def test_output_lines_never_mix_with_live_stats(tmp_path: Path) -> None:
+    """Lines trickle in for two seconds while --stats redraws its table on the same terminal."""
+    pyte = pytest.importorskip("pyte")
+    rows, columns = 100, 120
+    feed = "for i in $(seq 10 49); do echo python $i; sleep 0.05; done"
+    run = f"{sys.executable} -m cobus run --stats 'cat - | print'"
+    child = pexpect.spawn(
+        "sh",
+        ["-c", f"{feed} | {run}"],
+        env={**os.environ, "TERM": "xterm"},
+        timeout=60,
+        dimensions=(rows, columns),
+    )
+    child.expect(pexpect.EOF)
+    child.close()
+    raw = child.before
+    assert child.exitstatus == 0, raw
+    assert raw.count(b"own time") >= 2  # redrawn while the lines came, and once at the end
+    screen = pyte.Screen(columns, rows)
+    pyte.ByteStream(screen).feed(raw)
+    lines = [line.rstrip() for line in screen.display if line.strip()]
+    end = next(i for i, line in enumerate(lines) if "cobus --stats" in line)
+    assert lines[:end] == [f"python {i}" for i in range(10, 50)]
