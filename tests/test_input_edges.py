@@ -124,3 +124,19 @@ def test_an_infinite_number_is_refused_where_it_is_written(value: str) -> None:
     done = run_cobus(["check", f"cat {LOG} | multiline --python --timeout {value} | count"])
     assert done.returncode == 2
     assert done.stderr.startswith(f"cobus: error: timeout takes a finite number, not '{value}'".encode())
+
+
+@pytest.mark.parametrize(
+    ("sink", "want"),
+    [
+        ("count by a", '{"c": 1}\t2\n1;{"b": null}\t1\n'),
+        ("uniq -l a", '1;{"b": null}\n{"c": 1}\n'),
+        ("top 1 a", '{"c": 1}\t2\n'),
+    ],
+)
+def test_a_json_object_field_groups_by_its_text(tmp_path: Path, sink: str, want: str) -> None:
+    """Found by hunting: an object inside a field was an unhashable dict (TypeError)."""
+    path = tmp_path / "app.jsonl"
+    path.write_text('{"a": [1, {"b": null}]}\n{"a": {"c": 1}}\n{"a": {"c": 1}}\n')
+    done = run_cobus(["run", f"cat {path} | parse json | {sink}"])
+    assert (done.returncode, done.stdout.decode(), done.stderr) == (0, want, b"")
