@@ -13,8 +13,10 @@ more, scale the examples: ``COBUS_FUZZ_SCALE=50 pytest tests/test_fuzz_pipelines
 
 from __future__ import annotations
 
+import builtins
 import io
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -155,11 +157,26 @@ def _sources(files: dict[str, Path]) -> st.SearchStrategy[str]:
     )
 
 
+#: A Python exception's name heading a message (``TypeError: ...``): the user should see cobus's words.
+_NAMED = re.compile(r"\b([A-Z][A-Za-z]*(?:Error|Exception)): ")
+_PYTHON_NAMES = {n for n in dir(builtins) if n.endswith(("Error", "Exception"))}
+_PYTHON_NAMES |= {"ExpatError", "XMLSyntaxError", "SAXParseException", "JSONDecodeError", "LZMAError"}
+
+
+def _python_name(message: str) -> str | None:
+    return next((m for m in _NAMED.findall(message) if m in _PYTHON_NAMES), None)
+
+
+def _in_our_words(exc: CobusError) -> None:
+    assert _python_name(str(exc)) is None, str(exc)
+
+
 def _load_or_refuse(text: str) -> object:
     """``cobus check`` in-process: a graph, or None when refused with a CobusError."""
     try:
         graph = load(text)
-    except CobusError:
+    except CobusError as exc:
+        _in_our_words(exc)
         return None
     graph_tree(graph)  # explain draws whatever check accepts
     return graph
@@ -187,8 +204,8 @@ def test_runnable_pipelines_run_or_fail_with_one_error(files: dict[str, Path], d
         return
     try:
         run(graph, RunContext(stdout=io.BytesIO(), quiet=True))  # type: ignore[arg-type]
-    except CobusError:
-        pass
+    except CobusError as exc:
+        _in_our_words(exc)
 
 
 @settings(max_examples=6 * _SCALE, **_SETTINGS)
@@ -196,6 +213,11 @@ def test_runnable_pipelines_run_or_fail_with_one_error(files: dict[str, Path], d
 def test_a_few_through_the_real_process(files: dict[str, Path], data: st.DataObject) -> None:
     names = [*RUNNABLE_FILTERS, *RUNNABLE_SINKS, "broadcast", "threaded", "subprocess"]
     text = f"{data.draw(_sources(files))} | {data.draw(_chain(names, 1, None))}"
+    hypothesis.assume("\x00" not in text)  # no shell can put a NUL into an argument
+    try:
+        os.fsencode(text)
+    except UnicodeEncodeError:  # nor a lone surrogate
+        hypothesis.assume(False)
     done = subprocess.run(
         [sys.executable, "-m", "cobus", "run", "--quiet", text],
         capture_output=True,
@@ -206,3 +228,4 @@ def test_a_few_through_the_real_process(files: dict[str, Path], data: st.DataObj
     assert done.returncode in (0, 1, 2), done.stderr
     assert b"Traceback" not in done.stderr and b"internal error" not in done.stderr, done.stderr
     assert b"Exception ignored" not in done.stderr, done.stderr
+    assert _python_name(done.stderr.decode(errors="replace")) is None, done.stderr
