@@ -4,7 +4,9 @@ This is the only module that imports click and the only place that exits.
 stdout carries data; messages go to one rich Console on stderr (coloured on a
 terminal, plain when piped). Exit codes: 0 ok, 1 a run-time error
 (:class:`~cobus.errors.CobusError`), 2 bad pipeline text or usage, 70 a bug,
-130 Ctrl-C, 143 SIGTERM. A closed stdout (``| head``) ends the run quietly.
+130 Ctrl-C, 143 SIGTERM. A reader of stdout that went away (``| head``) ends
+the run quietly; a stdout that cannot be written (a full disk, a closed
+descriptor) is one error naming it (:mod:`cobus.outputs`).
 """
 
 from __future__ import annotations
