@@ -4,11 +4,15 @@ This is the only module that imports click and the only place that exits.
 stdout carries data; messages go to one rich Console on stderr (coloured on a
 terminal, plain when piped). Exit codes: 0 ok, 1 a run-time error
 (:class:`~cobus.errors.CobusError`), 2 bad pipeline text or usage, 70 a bug,
-130 Ctrl-C, 143 SIGTERM. A closed stdout (``| head``) ends the run quietly.
+130 Ctrl-C, 143 SIGTERM. A reader of stdout that went away (``| head``) ends
+the run quietly; a stdout that cannot be written (a full disk, a closed
+descriptor) is one error naming it (:mod:`cobus.outputs`).
 """
 
 from __future__ import annotations
 
+import errno
+import io
 import os
 import signal
 import sys
@@ -16,7 +20,7 @@ import time
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 import click
 from click.shell_completion import CompletionItem, get_completion_class
@@ -126,7 +130,40 @@ def _pipeline_arg(words: tuple[str, ...]) -> str:
     return " ".join(words)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Cobus(click.Group):
+    """The command group; its :meth:`main` also covers what click itself prints (--help)."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        _standard_streams()
+        try:
+            return super().main(*args, **kwargs)
+        except OSError as exc:  # click's own output (--help, --version) to a bad stdout
+            from .outputs import output_error
+
+            _silence_stdout()
+            _report(_stderr(), output_error("stdout", exc), debug=False)
+            sys.exit(1)
+
+
+def _standard_streams() -> None:
+    """A closed stdin, stdout or stderr stays closed for cobus but is never reused by a file.
+
+    Python leaves ``sys.stdout`` None when fd 1 was closed at start; it gets a
+    stream on the reserved descriptor, so the first write fails and names stdout.
+    """
+    from .outputs import reserve_std_descriptors
+
+    if 1 in reserve_std_descriptors() and sys.stdout is None:
+        sys.stdout = open(1, "w", closefd=False)  # lives as long as the process
+
+
+def _stdout_text() -> IO[str]:
+    """Text on stdout whose write errors name it (``stdout: No space left on device``)."""
+    encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
+    return io.TextIOWrapper(binary_stdout(), encoding=encoding, errors="replace", write_through=True)
+
+
+@click.group(cls=_Cobus, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="cobus")
 def main() -> None:
     """cobus: pipelines of coroutines over logs and XML streams.
@@ -190,11 +227,14 @@ def run(pipeline: tuple[str, ...], quiet: bool, stats: bool, debug: bool) -> Non
             else None,
             stats=[] if stats else None,
         )
+        if ctx.progress is not None:
+            ctx.progress.share_terminal_with(ctx.stdout)
         previous = _install(signal.SIGTERM, _on_sigterm)
         started = time.perf_counter()
         live_stats = None
         if ctx.stats is not None and console is not None and terminal and not quiet:
             live_stats = LiveStats(console, ctx.stats, ctx.stopwatch, started)
+            live_stats.share_terminal_with(ctx.stdout)
         try:
             run_pipeline(graph, ctx)
         finally:
@@ -218,8 +258,17 @@ def _stdout_console() -> Console:
     """A console for stdout; piped, lines are never cut at 80 columns."""
     from rich.console import Console
 
-    console = Console(highlight=False)
-    return console if console.is_terminal else Console(highlight=False, width=100_000)
+    out = _stdout_text()
+    console = Console(file=out, highlight=False)
+    if not console.is_terminal:
+        console = Console(file=out, highlight=False, width=100_000)
+    # rich exits with status 1 when the reader goes away; here that is the quiet end of | head.
+    console.on_broken_pipe = _broken_pipe  # type: ignore[method-assign]
+    return console
+
+
+def _broken_pipe() -> NoReturn:
+    raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
 
 
 def _install(signum: int, handler: Any) -> Any:
@@ -238,7 +287,7 @@ def check(pipeline: tuple[str, ...], debug: bool) -> None:
 
     with _guard(debug):
         graph = load(_pipeline_arg(pipeline))
-        click.echo(f"ok: {len(graph.nodes)} stages, {len(graph.sources)} source(s)")
+        click.echo(f"ok: {len(graph.nodes)} stages, {len(graph.sources)} source(s)", file=_stdout_text())
 
 
 @main.command()
@@ -266,8 +315,8 @@ def stages(name: str | None) -> None:
     """List every stage, or show the full help of stage NAME."""
     from .explain import stage_help, stages_table
 
-    console = _stdout_console()
     with _guard(False):
+        console = _stdout_console()
         if name is None:
             console.print(stages_table(registry.load()))
         else:
@@ -287,7 +336,8 @@ def completion(shell: str) -> None:
     """
     cls = get_completion_class(shell)
     assert cls is not None  # the choice above lists only known shells
-    click.echo(cls(main, {}, "cobus", "_COBUS_COMPLETE").source())
+    with _guard(False):
+        click.echo(cls(main, {}, "cobus", "_COBUS_COMPLETE").source(), file=_stdout_text())
 
 
 @main.command(hidden=True, context_settings={"ignore_unknown_options": True, "help_option_names": []})

@@ -10,7 +10,9 @@ so this lives outside them. The semantics:
 - a missing field (or one that is None) never matches, not even ``!=``;
 - a list field (a repeated XML child) matches when any item does; ``!=`` and
   ``!~`` are the exact negation of ``=`` and ``~`` on a present field;
-- several conditions must all hold.
+- several conditions must all hold;
+- a mistyped operator (``=>``, ``<>``, ``=<``) or an ordering with no value
+  (``status>``) is refused, never read as a strange value.
 """
 
 from __future__ import annotations
@@ -63,10 +65,36 @@ def parse_conditions(words: Sequence[str]) -> list[Condition]:
         if value == "" and i < len(words) and _WHOLE.fullmatch(words[i]) is None:
             value = words[i]
             i += 1
-        out.append((field, "=" if op == "==" else op, value))
+        op = "=" if op == "==" else op
+        _refuse_odd(field, op, value)
+        out.append((field, op, value))
     if not out:
         raise ValueError("where needs at least one condition, e.g. route=22")
     return out
+
+
+#: Operators people write by habit from other languages, and what they mean here.
+_HABITS = {"=>": ">=", "=<": "<=", "<>": "!=", "><": "!=", "=!": "!=", "=~": "~"}
+_ORDERED = frozenset({"<", "<=", ">", ">="})
+
+
+def _refuse_odd(field: str, op: str, value: str) -> None:
+    """Refuse ``status=>200``, ``status<>200`` and ``status>``, which would quietly match all or nothing.
+
+    A comparison whose value starts with an operator character is almost
+    surely a mistyped operator; a value that really starts with one is
+    matched with ``~`` (``status~^>200$``).
+    """
+    if op not in ("~", "!~") and value[:1] and value[0] in "=<>!~":
+        typed = op + value[0]
+        meant = _HABITS.get(typed)
+        hint = f"did you mean {meant!r}?" if meant else "the operators are = != < <= > >= ~ !~"
+        raise ValueError(
+            f"{field}{op}{value}: {typed!r} is not an operator ({hint}); "
+            f"to match a value that starts with {value[0]!r}, use ~"
+        )
+    if op in _ORDERED and value == "":
+        raise ValueError(f"{field}{op} compares with nothing (write e.g. {field}{op}400)")
 
 
 def _number(value: Any) -> float | None:

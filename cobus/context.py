@@ -13,8 +13,9 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, cast
 
+from .outputs import NamedOutput
 from .progress import NO_TRACKER, ProgressBoard, StageStats, Stopwatch, Tracker
 
 __all__ = ["RunContext", "binary_stdout"]
@@ -25,13 +26,20 @@ def binary_stdout(buffer_size: int = 1 << 16) -> IO[bytes]:
 
     ``sys.stdout.buffer`` is unbuffered when PYTHONUNBUFFERED is set, which
     turns every write into a system call; sinks flush this one per batch.
+    Its write errors name it (``stdout: No space left on device``), see
+    :mod:`cobus.outputs`; a closed stdout fails at the first write.
     """
+    stdout = sys.stdout
     try:
-        fd = sys.stdout.fileno()
+        fd = stdout.fileno() if stdout is not None else 1
     except (AttributeError, OSError, io.UnsupportedOperation):
         # Not a real file (click's CliRunner): write through its buffer.
-        return sys.stdout.buffer
-    return os.fdopen(os.dup(fd), "wb", buffering=buffer_size)
+        return cast(IO[bytes], NamedOutput(stdout.buffer, "stdout", owns=False))
+    try:
+        stream = os.fdopen(os.dup(fd), "wb", buffering=buffer_size)
+    except OSError:  # fd 1 is closed: a stream whose writes fail as they would on it
+        stream = os.fdopen(os.open(os.devnull, os.O_RDONLY), "wb", buffering=buffer_size)
+    return cast(IO[bytes], NamedOutput(stream, "stdout"))
 
 
 @dataclass

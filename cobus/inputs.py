@@ -82,15 +82,24 @@ class Input:
 def open_input(path: str) -> Input:
     """Open a file for reading bytes (decompressing by suffix); ``-`` is stdin."""
     if path == "-":
+        stdin = sys.stdin
         try:
-            raw: IO[bytes] = open(sys.stdin.fileno(), "rb", buffering=0, closefd=False)
+            # Python leaves sys.stdin None when fd 0 was closed: try fd 0 itself.
+            fd = stdin.fileno() if stdin is not None else 0
         except (OSError, ValueError, io.UnsupportedOperation):
-            raw = sys.stdin.buffer  # not a real file (a test runner's stdin)
+            raw: IO[bytes] = stdin.buffer  # not a real file (a test runner's stdin)
+            return Input(path, raw, raw)
+        try:
+            raw = open(fd, "rb", buffering=0, closefd=False)
+        except OSError as exc:  # closed
+            raise SourceError(f"-: {exc.strerror or exc}") from exc
         return Input(path, raw, raw)
     try:
         raw = open(path, "rb", buffering=0)
     except OSError as exc:
         raise SourceError(f"{path}: {exc.strerror or exc}") from exc
+    except ValueError as exc:  # a NUL byte (a TOML file can write one as \u0000)
+        raise SourceError(f"{path!r}: a file name cannot hold a NUL byte") from exc
     wrap = _DECOMPRESSORS.get(os.path.splitext(path)[1].lower())
     return Input(path, wrap(raw) if wrap else raw, raw)
 

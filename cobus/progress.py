@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .core import Batch, batch_len
+from .outputs import NamedOutput
 
 if TYPE_CHECKING:  # rich is imported only when a bar or a table is drawn
     from rich.console import Console
@@ -61,13 +63,25 @@ class _BarTracker(Tracker):
 
 
 class ProgressBoard:
-    """rich progress bars on the stderr console, shown after ``delay`` seconds."""
+    """rich progress bars on the stderr console, shown after ``delay`` seconds.
+
+    Discussion: output on the same terminal. When stdout is the terminal the
+    bars are drawn on, a line written while a bar is on screen would land
+    on the bar's line (``...0:00:01128.143.38.123``). So every write to such
+    a stdout is made inside :meth:`hold`: the bars are erased first, the
+    output goes where they were, and the next update draws them again below
+    it. One lock orders holds (from any sink thread) and redraws.
+    """
 
     def __init__(self, console: Console, *, delay: float = 1.0, clock: Callable[[], float] = time.monotonic):
         self.clock = clock
         self.started = clock()
         self.delay = delay
         self.shown = False
+        #: The bars are on the screen now (False while output is written, until the next redraw).
+        self.drawn = False
+        self._lock = threading.RLock()
+        self._console = console
         from rich.progress import (
             BarColumn,
             DownloadColumn,
@@ -104,18 +118,50 @@ class ProgressBoard:
 
     def _refresh(self) -> None:
         now = self.clock()
-        if not self.shown:
-            if now - self.started < self.delay:
-                return
-            self.shown = True
-            self.progress.start()
-        if now - self._last_refresh >= 0.1:
-            self._last_refresh = now
-            self.progress.refresh()
+        with self._lock:
+            if not self.shown:
+                if now - self.started < self.delay:
+                    return
+                self.shown = True
+            if not self.drawn:
+                self.drawn = True
+                self._last_refresh = now
+                self.progress.start()  # draws the bars
+            elif now - self._last_refresh >= 0.1:
+                self._last_refresh = now
+                self.progress.refresh()
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        """Erase the bars (if drawn) and keep them off the screen while the block runs."""
+        with self._lock:
+            if self.drawn:
+                self.drawn = False
+                self.progress.stop()  # transient: erases them, the cursor where they began
+                # A fresh Live: the stopped one would start by moving up over the lines written now.
+                self.progress.live = self._new_live()
+            yield
+
+    def _new_live(self) -> Any:
+        from rich.live import Live
+
+        return Live(
+            console=self._console,
+            auto_refresh=False,
+            transient=True,
+            get_renderable=self.progress.get_renderable,
+        )
+
+    def share_terminal_with(self, out: Any) -> None:
+        """Make writes to ``out`` (stdout) erase the bars first, when it is a terminal too."""
+        if isinstance(out, NamedOutput) and out.isatty():
+            out.pause = self.hold
 
     def close(self) -> None:
-        if self.shown:
-            self.progress.stop()
+        with self._lock:
+            if self.drawn:
+                self.drawn = False
+                self.progress.stop()
 
 
 @dataclass
@@ -167,23 +213,52 @@ class LiveStats:
     """``--stats`` on a terminal: the table redrawn in place about twice a second."""
 
     def __init__(self, console: Console, stats: list[StageStats], watch: Stopwatch, started: float) -> None:
-        from rich.live import Live
-
         self.stats, self.watch, self.started = stats, watch, started
         self.next_at = watch.clock() + REDRAW_EVERY
-        self.live = Live(console=console, transient=True, auto_refresh=False)
+        self._console = console
+        self._lock = threading.RLock()
+        self.live = self._new_live()
         self.live.start()
+        #: The table is on the screen (False from a write to the same terminal until the next redraw).
+        self.drawn = True
         watch.after_send = self.poll
+
+    def _new_live(self) -> Any:
+        from rich.live import Live
+
+        return Live(console=self._console, transient=True, auto_refresh=False)
 
     def poll(self) -> None:
         now = self.watch.clock()
         if now >= self.next_at:
             self.next_at = now + REDRAW_EVERY
-            self.live.update(stats_table(self.stats, now - self.started, self.watch), refresh=True)
+            with self._lock:
+                if not self.drawn:
+                    self.drawn = True
+                    self.live = self._new_live()  # see ProgressBoard.hold
+                    self.live.start()
+                self.live.update(stats_table(self.stats, now - self.started, self.watch), refresh=True)
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        """Erase the table and keep it off the screen while the block runs (output is written)."""
+        with self._lock:
+            if self.drawn:
+                self.drawn = False
+                self.live.stop()
+            yield
+
+    def share_terminal_with(self, out: Any) -> None:
+        """Make writes to ``out`` (stdout) erase the table first, when it is a terminal too."""
+        if isinstance(out, NamedOutput) and out.isatty():
+            out.pause = self.hold
 
     def stop(self) -> None:
         self.watch.after_send = None
-        self.live.stop()
+        with self._lock:
+            if self.drawn:
+                self.drawn = False
+                self.live.stop()
 
 
 #: Seconds between redraws of a live stats table.

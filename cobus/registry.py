@@ -14,6 +14,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import inspect
+import math
 import pkgutil
 import re
 import types
@@ -148,7 +149,10 @@ class Param:
                     return False
                 raise ValueError(text)
             if kind in (int, float):
-                return kind(text)
+                number = kind(text)
+                if not math.isfinite(number):  # nan and inf: no count, interval or timeout
+                    raise _word_error(f"{self.name} takes a finite number, not {text!r}", word)
+                return number
         except ValueError:
             raise _word_error(
                 f"{self.name} takes {'a number' if kind is not bool else 'true or false'}, not {text!r}",

@@ -84,3 +84,56 @@ def test_stats_at_the_end_when_piped(big_log: Path, tmp_path: Path) -> None:
     assert done.stdout == b"600000\n"
     assert b"own time" in done.stderr
     assert not ESCAPE.search(done.stderr)
+
+
+def test_output_lines_never_mix_with_the_progress_bar(tmp_path: Path) -> None:
+    """stdout and the bar share one terminal: every line on the final screen is a whole output line."""
+    pyte = pytest.importorskip("pyte")
+    log = tmp_path / "big.log"
+    filler = b"a line of a log that is long enough to be read for a while\n" * 4999
+    with log.open("wb") as f:
+        for i in range(120):
+            f.write(filler + b"python %06d: the line that is printed\n" % i)
+    rows, columns = 200, 120
+    env = {**os.environ, "COBUS_PROGRESS_DELAY": "0", "TERM": "xterm"}
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "cobus", "run", f"cat {log} | grep python | print"],
+        env=env,
+        timeout=60,
+        dimensions=(rows, columns),
+    )
+    child.expect(pexpect.EOF)
+    child.close()
+    raw = child.before
+    assert child.exitstatus == 0, raw
+    assert b"MB" in raw  # a bar was drawn in between
+    screen = pyte.Screen(columns, rows)
+    pyte.ByteStream(screen).feed(raw)
+    lines = [line.rstrip() for line in screen.display if line.strip()]
+    assert lines == [f"python {i:06d}: the line that is printed" for i in range(120)]
+
+
+def test_output_lines_never_mix_with_live_stats(tmp_path: Path) -> None:
+    """Lines trickle in for two seconds while --stats redraws its table on the same terminal."""
+    pyte = pytest.importorskip("pyte")
+    rows, columns = 100, 120
+    feed = "for i in $(seq 10 49); do echo python $i; sleep 0.05; done"
+    run = f"{sys.executable} -m cobus run --stats 'cat - | print'"
+    child = pexpect.spawn(
+        "sh",
+        ["-c", f"{feed} | {run}"],
+        env={**os.environ, "TERM": "xterm"},
+        timeout=60,
+        dimensions=(rows, columns),
+    )
+    child.expect(pexpect.EOF)
+    child.close()
+    raw = child.before
+    assert child.exitstatus == 0, raw
+    assert raw.count(b"own time") >= 2  # redrawn while the lines came, and once at the end
+    screen = pyte.Screen(columns, rows)
+    pyte.ByteStream(screen).feed(raw)
+    lines = [line.rstrip() for line in screen.display if line.strip()]
+    end = next(i for i, line in enumerate(lines) if "cobus --stats" in line)
+    assert lines[:end] == [f"python {i}" for i in range(10, 50)]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv as csvlib
 import io
+import json
 import re
 import shutil
 from collections import Counter
@@ -288,7 +289,12 @@ def _records(batch: Any, name: str) -> list[dict[str, Any]]:
 
 def _hashable(value: Any) -> Any:
     # Repeated XML children arrive as lists; they group by their whole list.
-    return tuple(value) if isinstance(value, list) else value
+    # A JSON object (parse json) groups by its text, keys sorted.
+    if isinstance(value, list):
+        return tuple(map(_hashable, value))
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+    return value
 
 
 def _key_function(fields: Sequence[str]) -> Callable[[list[dict[str, Any]]], list[Any]]:

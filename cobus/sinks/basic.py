@@ -66,6 +66,8 @@ def write(
         out = open(path, "ab" if append else "wb")
     except OSError as exc:
         raise SinkError(f"{path}: {exc.strerror or exc}") from exc
+    except ValueError as exc:  # a NUL byte (a TOML file can write one as \u0000)
+        raise SinkError(f"{path!r}: a file name cannot hold a NUL byte") from exc
     try:
         yield from _write_batches(out, flush=ctx.live)
     except OSError as exc:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-__all__ = ["Driver", "XmlProblem", "refuse_declaration", "refuse_dtd", "undefined"]
+__all__ = ["Driver", "XmlProblem", "refuse_declaration", "refuse_dtd", "undefined", "unknown_encoding"]
 
 
 class XmlProblem(Exception):
@@ -54,3 +54,9 @@ def refuse_dtd(system_id: str | None, public_id: str | None, allow: bool) -> str
 
 def undefined(name: str) -> str:
     return f"undefined entity {name!r} (external DTDs are never loaded)"
+
+
+def unknown_encoding(exc: LookupError) -> XmlProblem:
+    """expat's ``LookupError`` for an encoding Python lacks, worded as lxml words it."""
+    name = str(exc).removeprefix("unknown encoding: ")
+    return XmlProblem(f"Unsupported encoding: {name}", 1)

@@ -30,7 +30,7 @@ from typing import Any
 
 from ..conditions import Condition
 from ..xmlrecords import END, START, TEXT, Event
-from ._xmlbase import Driver, XmlProblem, refuse_declaration, refuse_dtd, undefined
+from ._xmlbase import Driver, XmlProblem, refuse_declaration, refuse_dtd, undefined, unknown_encoding
 from ._xmllxml import LxmlDriver, LxmlRecordDriver
 
 __all__ = ["PARSERS", "Driver", "XmlProblem", "make_driver", "make_record_driver"]
@@ -183,6 +183,8 @@ class ExpatDriver:
             raise self._problem(exc) from None
         except _Refusal as exc:
             raise exc.problem from None
+        except LookupError as exc:
+            raise unknown_encoding(exc) from None
         except ValueError as exc:  # pyexpat: an encoding it cannot decode
             raise _encoding_problem(exc) from None
         return None
@@ -217,6 +219,8 @@ class ExpatDriver:
             raise self._problem(exc) from None
         except _Refusal as exc:
             raise exc.problem from None
+        except LookupError as exc:
+            raise unknown_encoding(exc) from None
         except ValueError as exc:
             raise _encoding_problem(exc) from None
 
@@ -300,6 +304,8 @@ class SaxDriver:
             ) from None
         except _Refusal as exc:
             raise exc.problem from None
+        except LookupError as exc:
+            raise unknown_encoding(exc) from None
         except ValueError as exc:
             raise _encoding_problem(exc) from None
 

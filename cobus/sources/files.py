@@ -5,19 +5,21 @@ read in large blocks; each block is cut after its last newline and the rest is
 carried into the next one, so a line is never split between batches and a
 very long line costs linear time (see :mod:`cobus.inputs`). A pipe is read
 with what is ready now, so a line typed into ``cat -`` reaches the sink at
-once. Errors name the path.
+once. Errors name the path; as with GNU cat, a file that cannot be read
+is reported at the end and the others are read all the same.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Annotated
+from collections.abc import Callable, Generator, Iterator
+from typing import Annotated, Any
 
 from ..context import RunContext
 from ..core import LINES, Done, Target
-from ..inputs import line_blocks, open_input
+from ..errors import SourceError
+from ..inputs import line_blocks, open_input, read_blocks
 from ..kernel import ReadWait, Sleep
-from ..registry import Arg, stage
+from ..registry import Arg, fusion, registry, stage
 
 __all__ = ["cat"]
 
@@ -42,28 +44,71 @@ def cat(
     return _cat(target, files, ctx)
 
 
-def _cat(target: Target, files: list[str], ctx: RunContext) -> Iterator[object]:
+@fusion("cat", "xml")
+def _fuse_xml(
+    cat_params: dict[str, Any], xml_params: dict[str, Any]
+) -> tuple[Callable[..., Any], dict[str, Any], str]:
+    # The parser must see each file's bytes exactly: the newline cat gives a
+    # last line that lacks one is a stray byte in a UTF-16 document.
+    return _cat_into_xml, {"files": cat_params["files"], "xml": xml_params}, _EXACT_NOTE
+
+
+_EXACT_NOTE = "the files' bytes go to the parser exactly as they are (no newline added)"
+
+
+def _cat_into_xml(
+    target: Target, *, files: list[str], xml: dict[str, Any], ctx: RunContext
+) -> Iterator[object]:
+    spec = registry.lookup("xml", source=False)
+    parser = spec.factory(target, **xml, **({"ctx": ctx} if spec.wants_ctx else {}))
+    return _cat(parser, files, ctx, exact=True)
+
+
+def _cat(target: Target, files: list[str], ctx: RunContext, *, exact: bool = False) -> Iterator[object]:
+    failed: list[SourceError] = []
     try:
         for path in files:
-            source = open_input(path)
-            tracker = ctx.track(path, source.size())
-            try:
-                blocks = line_blocks(source.stream, path)
-                wait = source.waits()
-                while True:
-                    # A pipe: wait until readable. A file: give the other
-                    # sources (follow, listen) a turn between blocks.
-                    yield ReadWait(source.raw) if wait else Sleep(0)
-                    block = next(blocks, None)
-                    if block is None:
-                        break
-                    tracker.update(source.position())
-                    if block:
-                        target.send(block)
-                tracker.finish()
-            finally:
-                source.close()
+            error = yield from _cat_one(target, path, ctx, exact)
+            if error is not None:  # like GNU cat: go on with the others
+                failed.append(error)
     except Done:
         return
     finally:
         target.close()
+    if failed:
+        raise failed[0] if len(failed) == 1 else SourceError("; ".join(map(str, failed)))
+
+
+def _cat_one(
+    target: Target, path: str, ctx: RunContext, exact: bool
+) -> Generator[object, None, SourceError | None]:
+    """Send the lines of one file; the error that kept it from being read (or all of it), if any.
+
+    Only opening and reading are caught: an error raised downstream (bad XML
+    in ``cat F | xml``) ends the run as it is.
+    """
+    try:
+        source = open_input(path)
+    except SourceError as exc:
+        return exc
+    tracker = ctx.track(path, source.size())
+    try:
+        blocks = read_blocks(source.stream, path) if exact else line_blocks(source.stream, path)
+        wait = source.waits()
+        while True:
+            # A pipe: wait until readable. A file: give the other
+            # sources (follow, listen) a turn between blocks.
+            yield ReadWait(source.raw) if wait else Sleep(0)
+            try:
+                block = next(blocks, None)
+            except SourceError as exc:
+                return exc
+            if block is None:
+                break
+            tracker.update(source.position())
+            if block:
+                target.send(block)
+        tracker.finish()
+    finally:
+        source.close()
+    return None

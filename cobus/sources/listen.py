@@ -38,12 +38,18 @@ def parse_address(text: str) -> tuple[str, int]:
     """
     if text.isdigit():
         text = f":{text}"
-    parts = urlsplit(text if "://" in text else f"tcp://{text}")
+    try:
+        parts = urlsplit(text if "://" in text else f"tcp://{text}")
+    except ValueError:  # an unclosed [ of an IPv6 host
+        raise ValueError(f"{text!r} is not tcp://HOST:PORT (an IPv6 host is written [::1])") from None
     if parts.scheme != "tcp":
         raise ValueError(f"only tcp:// addresses are supported, not {parts.scheme}://")
     if parts.path or parts.query or parts.fragment:
         raise ValueError(f"{text!r} is not tcp://HOST:PORT")
-    port = parts.port  # raises ValueError when out of range
+    try:
+        port = parts.port
+    except ValueError:  # urllib's words ("Port could not be cast to integer value") are not ours
+        raise ValueError(f"{text!r}: the port must be a number from 0 to 65535") from None
     if port is None:
         raise ValueError(f"{text!r} has no port (tcp://HOST:PORT)")
     return parts.hostname or DEFAULT_HOST, port

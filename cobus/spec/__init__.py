@@ -13,7 +13,7 @@ from typing import Any
 from ..errors import SpecError
 from ..registry import Registry, registry
 from .graph import Graph, GraphBuilder, Node, lower_text
-from .parse import parse
+from .parse import MAX_STAGES, parse
 from .toml import lower_toml
 
 __all__ = ["Graph", "Node", "fuse", "is_pipeline_file", "load", "load_branch"]
@@ -36,9 +36,16 @@ def load(arg: str, reg: Registry | None = None) -> Graph:
         except UnicodeDecodeError as exc:
             raise SpecError(f"{arg}: not UTF-8 text ({exc.reason})") from None
         graph = lower_toml(source, arg, reg)
+        if _size(graph) > MAX_STAGES:  # each stage's text was parsed (and limited) apart
+            raise SpecError(f"too many stages: a pipeline holds at most {MAX_STAGES}", where=arg)
     else:
         graph = lower_text(parse(arg), reg)
     return fuse(graph, reg)
+
+
+def _size(graph: Graph) -> int:
+    """Stages written in a graph, branches included (not the implicit print)."""
+    return sum(0 if n.implicit else 1 + sum(map(_size, n.branches)) for n in graph.nodes)
 
 
 def load_branch(text: str, kind: str, reg: Registry | None = None) -> Graph:

@@ -17,9 +17,17 @@ from dataclasses import dataclass
 from ..errors import SpecError
 from ..registry import Word
 
-__all__ = ["Pipeline", "Stage", "parse", "tokenize"]
+__all__ = ["MAX_NESTING", "MAX_STAGES", "Pipeline", "Stage", "parse", "tokenize"]
 
 _OPERATORS = "|[]"
+
+#: Limits on what one pipeline may hold. A batch goes down the chain as nested
+#: ``send`` calls, a few Python frames per stage, so a chain of a thousand
+#: stages would exhaust the interpreter's stack in the middle of a run; and
+#: every level of ``[ ... ]`` may be a thread or a process. Both are far past
+#: any real pipeline, and refused here, where ``cobus check`` sees them.
+MAX_STAGES = 256
+MAX_NESTING = 8
 
 
 @dataclass(frozen=True)
@@ -101,6 +109,8 @@ class _Parser:
         self.text = text
         self.tokens = tokenize(text)
         self.pos = 0
+        self.stages = 0
+        self.depth = 0
 
     def peek(self) -> Token:
         return self.tokens[self.pos]
@@ -133,6 +143,9 @@ class _Parser:
             raise self.fail(f"expected a stage name, found {tok.word.text!r}", tok)
         if tok.word.quoted:
             raise self.fail("a stage name cannot be quoted", tok)
+        self.stages += 1
+        if self.stages > MAX_STAGES:
+            raise self.fail(f"too many stages: a pipeline holds at most {MAX_STAGES}", tok)
         words: list[Word] = []
         branches: list[Pipeline] = []
         while True:
@@ -143,7 +156,12 @@ class _Parser:
                 opening = self.take()
                 if self.peek().kind == "]":
                     raise self.fail("empty branch '[ ]'", opening)
+                if self.depth == MAX_NESTING:
+                    too_deep = f"branches nested too deep: at most {MAX_NESTING} levels of '[ ]'"
+                    raise self.fail(too_deep, opening)
+                self.depth += 1
                 branch = self.pipeline(opening)
+                self.depth -= 1
                 end = self.peek()
                 if end.kind != "]":
                     raise self.fail("unbalanced '[': no matching ']'", opening)

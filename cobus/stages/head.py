@@ -16,7 +16,7 @@ __all__ = ["head"]
 
 
 def _check(params: dict[str, Any]) -> None:
-    if params["n"] < 0:
+    if params.get("n", 0) < 0:  # only what was written is checked: N may be absent
         raise ParamError("n", "head takes a count of 0 or more")
 
 
