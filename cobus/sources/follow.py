@@ -526,14 +526,16 @@ def _follow(
     from_start: bool,
     with_filename: bool,
     interval: float,
+    inotify: bool = True,
 ) -> TaskGen:
     """The follow task: start a follower per new name, tick, checkpoint, close the target last.
 
     When it is killed, the kernel closes the followers first (they are its
     children), so the checkpoint written here includes their last lines.
+    ``inotify=False`` polls as where inotify is missing (for tests).
     """
     outlet = _Outlet(target, ctx.clock)
-    watcher = Watcher()
+    watcher = Watcher(inotify=inotify)
     files = _Files()
     followers: dict[str, _Follower] = {}
     skipped: set[str] = set()
