@@ -68,12 +68,16 @@ def write(
         raise SinkError(f"{path}: {exc.strerror or exc}") from exc
     except ValueError as exc:  # a NUL byte (a TOML file can write one as \u0000)
         raise SinkError(f"{path!r}: a file name cannot hold a NUL byte") from exc
+    ctx.delivery.output(path, out.flush)
     try:
         yield from _write_batches(out, flush=ctx.live)
     except OSError as exc:
         raise SinkError(f"{path}: {exc.strerror or exc}") from exc
     finally:
-        out.close()
+        try:
+            out.close()  # flushes: it fails as the writes would
+        except OSError as exc:
+            raise SinkError(f"{path}: {exc.strerror or exc}") from exc
 
 
 @stage("null", role="sink", examples=("cat big.log | grep foo | null",))
