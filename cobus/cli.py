@@ -64,15 +64,18 @@ def _report(console: Console, exc: BaseException, *, debug: bool) -> int:
     """Print one line for an error (and a caret under bad pipeline text); the exit code."""
     from rich.markup import escape
 
+    from .broker import redact  # no password of a URL in the pipeline text is ever shown
+
     if isinstance(exc, CobusError):
-        console.print(f"[bold red]cobus: error:[/] {escape(str(exc))}")
+        console.print(f"[bold red]cobus: error:[/] {escape(redact(str(exc)))}")
         if isinstance(exc, SpecError):
             for line in exc.caret_lines():
-                console.print(escape(line), style="red" if line.strip(" ^") == "" else None)
+                console.print(escape(redact(line)), style="red" if line.strip(" ^") == "" else None)
         if debug:
             console.print(escape("".join(traceback.format_exception(exc))))
         return exc.exit_code
-    console.print(f"[bold red]cobus: internal error:[/] {escape(type(exc).__name__)}: {escape(str(exc))}")
+    what = f"{type(exc).__name__}: {redact(str(exc))}"
+    console.print(f"[bold red]cobus: internal error:[/] {escape(what)}")
     if debug:
         console.print(escape("".join(traceback.format_exception(exc))))
     else:

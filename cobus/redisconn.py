@@ -1,0 +1,230 @@
+"""Redis connections for ``xadd`` and ``xread``: URLs as redis-py takes them, connecting, faults.
+
+A :class:`Server` is a checked URL (``redis://``, ``rediss://`` for TLS,
+``unix://``) that knows how to name itself without its credentials. A
+:class:`Link` is one connection to it, made with redis-py's ``Connection`` (its
+handshake, AUTH, SELECT, TLS and reply parser, hiredis when installed) and
+remade after a fault. Faults come out as two exceptions: :class:`Lost` (the
+server went away or cannot be reached now: try again later) and the stage's
+own error class for what no retry can fix (refused credentials, a key of the
+wrong type). redis-py is imported when a link is made, not when cobus
+starts. Nothing here knows streams, batches or the kernel.
+
+Discussion: why RESP2. redis-py 8 asks for RESP3 by default, where replies are
+maps and the server may push messages of its own between replies. Both
+stages read exactly one reply per command sent, in order, and ``xread`` waits
+for a reply with the kernel's selector before reading it: an unsolicited push
+would be taken for the reply. RESP2 has none, and its replies are plain
+lists whatever the server version.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import TYPE_CHECKING, Any
+
+from .broker import redact
+from .errors import CobusError
+
+if TYPE_CHECKING:
+    from redis.connection import AbstractConnection
+
+__all__ = ["CONNECT_TIMEOUT", "Link", "Lost", "Server", "check_url"]
+
+#: Seconds to wait for a server to accept a connection.
+CONNECT_TIMEOUT = 3.0
+#: Seconds a reply that has started may take to arrive whole.
+REPLY_TIMEOUT = 30.0
+
+_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+class Lost(Exception):
+    """The server cannot be reached now (refused, reset, timed out): worth another try.
+
+    ``str()`` is the whole message; ``reason`` the few words of what happened.
+    """
+
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason or message
+
+
+def check_url(url: str) -> dict[str, Any]:
+    """redis-py's connection arguments for ``url``, or ValueError with a message safe to show.
+
+    >>> sorted(check_url("redis://app:pw@broker:6380/2").items())
+    [('db', 2), ('host', 'broker'), ('password', 'pw'), ('port', 6380), ('username', 'app')]
+    >>> check_url("http://broker")
+    Traceback (most recent call last):
+    ...
+    ValueError: not a Redis URL: it starts with redis://, rediss:// or unix://
+    """
+    if not url.startswith(_SCHEMES):
+        raise ValueError("not a Redis URL: it starts with redis://, rediss:// or unix://")
+    from redis.connection import parse_url
+
+    try:
+        kwargs: dict[str, Any] = parse_url(url)
+    except ValueError as exc:
+        # redis-py's messages name the part, never quote the URL; masked anyway.
+        raise ValueError(f"bad Redis URL: {redact(str(exc))}") from None
+    if url.startswith("unix://") and not kwargs.get("path"):
+        raise ValueError("a unix:// URL needs the socket's path: unix:///run/redis/redis.sock")
+    if not url.startswith("unix://") and not kwargs.get("host"):
+        raise ValueError("a Redis URL needs a host: redis://HOST:PORT/DB")
+    return kwargs
+
+
+class Server:
+    """A Redis server given by URL: how to connect, and how to name it in messages."""
+
+    def __init__(self, url: str) -> None:
+        self.kwargs = check_url(url)
+        self.shown = redact(url)
+        path = self.kwargs.get("path")
+        self.where = path if path else f"{self.kwargs['host']}:{self.kwargs.get('port', 6379)}"
+
+    def safe(self, exc: BaseException) -> str:
+        """The text of a redis-py error, with no credential in it."""
+        text = redact(str(exc))
+        password = self.kwargs.get("password")
+        return text.replace(str(password), "***") if password else text
+
+    def connect(self, fatal: type[CobusError], who: str) -> Link:
+        """A new link, connected and past AUTH/SELECT; raises Lost or ``fatal``."""
+        link = Link(self, fatal, who)
+        link.open()
+        return link
+
+
+class Link:
+    """One connection to a server. Every call raises :class:`Lost` or ``fatal`` on a fault."""
+
+    def __init__(self, server: Server, fatal: type[CobusError], who: str) -> None:
+        self.server = server
+        self.fatal = fatal
+        self.who = who
+        self.conn: AbstractConnection | None = None
+
+    def open(self) -> None:
+        from redis.connection import Connection, UnixDomainSocketConnection
+
+        kwargs = dict(self.server.kwargs)
+        cls = kwargs.pop("connection_class", None) or Connection
+        if cls is UnixDomainSocketConnection:
+            kwargs.pop("socket_keepalive", None)
+        else:
+            kwargs["socket_keepalive"] = True
+        kwargs.update(protocol=2, socket_connect_timeout=CONNECT_TIMEOUT, socket_timeout=REPLY_TIMEOUT)
+        self.conn = cls(**kwargs)
+        self._guard(self.conn.connect)
+
+    @property
+    def socket(self) -> socket.socket:
+        """The socket, to wait on with the kernel's selector (see ``xread``)."""
+        sock = self._connection()._get_socket()
+        if sock is None:
+            raise Lost(f"{self.who}: the connection to redis at {self.server.where} is closed")
+        return sock
+
+    def ready(self) -> bool:
+        """Whether a whole reply may be read now without waiting (bytes are buffered or readable)."""
+        conn = self._connection()
+        return bool(self._guard(lambda: conn.can_read(timeout=0)))
+
+    def send(self, *args: Any) -> None:
+        """Send one command without reading its reply."""
+        conn = self._connection()
+        self._guard(lambda: conn.send_command(*args, check_health=False))
+
+    def send_packed(self, data: bytes) -> None:
+        """Send commands already in RESP form."""
+        conn = self._connection()
+        self._guard(lambda: conn.send_packed_command([data], check_health=False))
+
+    def reply(self) -> Any:
+        """The next reply; a server error is raised as ``fatal``."""
+        conn = self._connection()
+        return self._guard(conn.read_response)
+
+    def replies(self, n: int, into: list[Any]) -> None:
+        """Append the next ``n`` replies to ``into``; a server error goes in as an exception.
+
+        If the connection is lost meanwhile, ``into`` holds the replies that came.
+        """
+        from redis.exceptions import ResponseError
+
+        conn = self._connection()
+
+        def read() -> None:
+            for _ in range(n):
+                try:
+                    into.append(conn.read_response())
+                except ResponseError as exc:
+                    into.append(exc)
+
+        self._guard(read)
+
+    def call(self, *args: Any) -> Any:
+        """Send one command and return its reply."""
+        self.send(*args)
+        return self.reply()
+
+    def close(self) -> None:
+        if self.conn is not None:
+            try:
+                self.conn.disconnect()
+            except Exception:  # closing a broken socket: nothing to tell
+                pass
+            self.conn = None
+
+    def _connection(self) -> AbstractConnection:
+        if self.conn is None:
+            raise Lost(f"{self.who}: the connection to redis at {self.server.where} is closed")
+        return self.conn
+
+    def _guard(self, fn: Any) -> Any:
+        """Call ``fn``, turning redis-py's errors into Lost or ``fatal`` with safe messages."""
+        from redis import exceptions as rex
+
+        where = f"redis at {self.server.where}"
+        try:
+            return fn()
+        except (rex.AuthenticationError, rex.AuthorizationError) as exc:
+            self.close()
+            raise self.fatal(f"{self.who}: {where} refused the credentials: {self.safe(exc)}") from None
+        except (rex.ConnectionError, rex.TimeoutError, OSError) as exc:
+            self.close()
+            reason = _reason(exc)
+            raise Lost(f"{self.who}: {where}: {reason}", reason) from None
+        except rex.ResponseError as exc:
+            text = self.safe(exc)
+            if text.startswith(("NOAUTH", "WRONGPASS", "NOPERM")):
+                self.close()
+                raise self.fatal(f"{self.who}: {where} refused the credentials: {text}") from None
+            if text.startswith(("LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN")):
+                self.close()
+                raise Lost(f"{self.who}: {where}: {text}", text) from None
+            raise self.fatal(f"{self.who}: {where}: {text}") from None
+        except rex.RedisError as exc:
+            self.close()
+            raise self.fatal(f"{self.who}: {where}: {self.safe(exc)}") from None
+
+    def safe(self, exc: BaseException) -> str:
+        return self.server.safe(exc)
+
+
+def _reason(exc: BaseException) -> str:
+    """What went wrong in a few words: the OS's error text when there is one."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, socket.timeout):
+            return "timed out"
+        if isinstance(cause, OSError) and cause.strerror:
+            return cause.strerror
+        cause = cause.__cause__ or cause.__context__
+    text = str(exc).strip().rstrip(".")
+    if "Connection closed by server" in text or not text:
+        return "connection closed by the server"
+    return text
