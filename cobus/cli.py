@@ -32,7 +32,7 @@ if TYPE_CHECKING:  # rich is imported when there is something to draw, not at st
 __all__ = ["main"]
 
 #: Sources that never end by themselves.
-_LIVE_SOURCES = frozenset({"follow", "listen"})
+_LIVE_SOURCES = frozenset({"follow", "listen", "xread"})
 
 EXIT_INTERNAL = 70
 EXIT_SIGINT = 130

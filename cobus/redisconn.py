@@ -21,7 +21,8 @@ lists whatever the server version.
 from __future__ import annotations
 
 import socket
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from .broker import redact
 from .errors import CobusError
@@ -29,7 +30,7 @@ from .errors import CobusError
 if TYPE_CHECKING:
     from redis.connection import AbstractConnection
 
-__all__ = ["CONNECT_TIMEOUT", "Link", "Lost", "Server", "check_url"]
+__all__ = ["CONNECT_TIMEOUT", "URL_HELP", "Link", "Lost", "Server", "check_url"]
 
 #: Seconds to wait for a server to accept a connection.
 CONNECT_TIMEOUT = 3.0
@@ -37,6 +38,8 @@ CONNECT_TIMEOUT = 3.0
 REPLY_TIMEOUT = 30.0
 
 _SCHEMES = ("redis://", "rediss://", "unix://")
+#: The help of a URL parameter.
+URL_HELP = "redis://[USER:PASS@]HOST[:PORT][/DB], rediss:// (TLS) or unix:///PATH"
 
 
 class Lost(Exception):
@@ -99,7 +102,12 @@ class Server:
 
 
 class Link:
-    """One connection to a server. Every call raises :class:`Lost` or ``fatal`` on a fault."""
+    """One connection to a server. Every call raises :class:`Lost` or ``fatal`` on a fault.
+
+    Replies are read one by one, in the order the commands went out; an error
+    reply (``-ERR ...``) comes back as a ``redis.exceptions.ResponseError``
+    value for the caller to judge (:meth:`fail` raises it the usual way).
+    """
 
     def __init__(self, server: Server, fatal: type[CobusError], who: str) -> None:
         self.server = server
@@ -112,64 +120,75 @@ class Link:
 
         kwargs = dict(self.server.kwargs)
         cls = kwargs.pop("connection_class", None) or Connection
-        if cls is UnixDomainSocketConnection:
-            kwargs.pop("socket_keepalive", None)
-        else:
+        if cls is not UnixDomainSocketConnection:
             kwargs["socket_keepalive"] = True
         kwargs.update(protocol=2, socket_connect_timeout=CONNECT_TIMEOUT, socket_timeout=REPLY_TIMEOUT)
         self.conn = cls(**kwargs)
         self._guard(self.conn.connect)
 
     @property
+    def connected(self) -> bool:
+        return self.conn is not None
+
+    @property
     def socket(self) -> socket.socket:
         """The socket, to wait on with the kernel's selector (see ``xread``)."""
         sock = self._connection()._get_socket()
         if sock is None:
-            raise Lost(f"{self.who}: the connection to redis at {self.server.where} is closed")
+            raise Lost(self._lost("the connection is closed"), "the connection is closed")
         return sock
 
     def ready(self) -> bool:
-        """Whether a whole reply may be read now without waiting (bytes are buffered or readable)."""
+        """Whether reply bytes are here (buffered, or readable now): reading will not wait long."""
         conn = self._connection()
         return bool(self._guard(lambda: conn.can_read(timeout=0)))
 
-    def send(self, *args: Any) -> None:
-        """Send one command without reading its reply."""
+    def send(self, *commands: tuple[Any, ...]) -> None:
+        """Send commands (argument tuples) in one write, without reading the replies."""
         conn = self._connection()
-        self._guard(lambda: conn.send_command(*args, check_health=False))
+        self._guard(lambda: conn.send_packed_command(conn.pack_commands(commands), check_health=False))
 
     def send_packed(self, data: bytes) -> None:
         """Send commands already in RESP form."""
         conn = self._connection()
         self._guard(lambda: conn.send_packed_command([data], check_health=False))
 
-    def reply(self) -> Any:
-        """The next reply; a server error is raised as ``fatal``."""
+    def reply(self, timeout: float | None = None) -> Any:
+        """The next reply (waiting at most ``timeout`` s); an error reply is returned as a ResponseError."""
         conn = self._connection()
-        return self._guard(conn.read_response)
+        return self._guard(lambda: _read(conn, timeout))
 
     def replies(self, n: int, into: list[Any]) -> None:
-        """Append the next ``n`` replies to ``into``; a server error goes in as an exception.
+        """Append the next ``n`` replies to ``into`` (error replies as ResponseError).
 
         If the connection is lost meanwhile, ``into`` holds the replies that came.
         """
-        from redis.exceptions import ResponseError
-
         conn = self._connection()
 
         def read() -> None:
             for _ in range(n):
-                try:
-                    into.append(conn.read_response())
-                except ResponseError as exc:
-                    into.append(exc)
+                into.append(_read(conn))
 
         self._guard(read)
 
     def call(self, *args: Any) -> Any:
-        """Send one command and return its reply."""
-        self.send(*args)
-        return self.reply()
+        """Send one command and return its reply; an error reply is raised (see :meth:`fail`)."""
+        self.send(args)
+        result = self.reply()
+        if isinstance(result, Exception):
+            self.fail(result)
+        return result
+
+    def fail(self, error: Exception) -> NoReturn:
+        """Raise an error reply: Lost if the server is only busy or loading, else ``fatal``."""
+        text = self.safe(error)
+        if text.startswith(("NOAUTH", "WRONGPASS", "NOPERM")):
+            self.close()
+            raise self.fatal(f"{self.who}: redis at {self.server.where} refused the credentials: {text}")
+        if text.startswith(("LOADING", "BUSY ", "MASTERDOWN", "TRYAGAIN")):
+            self.close()
+            raise Lost(self._lost(text), text)
+        raise self.fatal(f"{self.who}: redis at {self.server.where}: {text}")
 
     def close(self) -> None:
         if self.conn is not None:
@@ -179,40 +198,45 @@ class Link:
                 pass
             self.conn = None
 
+    def safe(self, exc: BaseException) -> str:
+        return self.server.safe(exc)
+
     def _connection(self) -> AbstractConnection:
         if self.conn is None:
-            raise Lost(f"{self.who}: the connection to redis at {self.server.where} is closed")
+            raise Lost(self._lost("the connection is closed"), "the connection is closed")
         return self.conn
 
-    def _guard(self, fn: Any) -> Any:
+    def _lost(self, reason: str) -> str:
+        return f"{self.who}: lost redis at {self.server.where}: {reason}"
+
+    def _guard(self, fn: Callable[[], Any]) -> Any:
         """Call ``fn``, turning redis-py's errors into Lost or ``fatal`` with safe messages."""
         from redis import exceptions as rex
 
-        where = f"redis at {self.server.where}"
         try:
             return fn()
-        except (rex.AuthenticationError, rex.AuthorizationError) as exc:
+        except (rex.AuthenticationError, rex.AuthorizationError, rex.ResponseError) as exc:
             self.close()
+            if isinstance(exc, rex.ResponseError):  # an error reply during the handshake
+                self.fail(exc)
+            where = f"redis at {self.server.where}"
             raise self.fatal(f"{self.who}: {where} refused the credentials: {self.safe(exc)}") from None
         except (rex.ConnectionError, rex.TimeoutError, OSError) as exc:
             self.close()
             reason = _reason(exc)
-            raise Lost(f"{self.who}: {where}: {reason}", reason) from None
-        except rex.ResponseError as exc:
-            text = self.safe(exc)
-            if text.startswith(("NOAUTH", "WRONGPASS", "NOPERM")):
-                self.close()
-                raise self.fatal(f"{self.who}: {where} refused the credentials: {text}") from None
-            if text.startswith(("LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN")):
-                self.close()
-                raise Lost(f"{self.who}: {where}: {text}", text) from None
-            raise self.fatal(f"{self.who}: {where}: {text}") from None
+            raise Lost(self._lost(reason), reason) from None
         except rex.RedisError as exc:
             self.close()
-            raise self.fatal(f"{self.who}: {where}: {self.safe(exc)}") from None
+            raise self.fatal(f"{self.who}: redis at {self.server.where}: {self.safe(exc)}") from None
 
-    def safe(self, exc: BaseException) -> str:
-        return self.server.safe(exc)
+
+def _read(conn: AbstractConnection, timeout: float | None = None) -> Any:
+    from redis.exceptions import ResponseError
+
+    try:
+        return conn.read_response() if timeout is None else conn.read_response(timeout=timeout)
+    except ResponseError as exc:
+        return exc
 
 
 def _reason(exc: BaseException) -> str:

@@ -36,7 +36,7 @@ from ..context import RunContext
 from ..core import Target, coroutine, iter_lines
 from ..errors import SinkError
 from ..formats import item_line
-from ..redisconn import Link, Lost, Server, check_url
+from ..redisconn import URL_HELP, Link, Lost, Server, check_url
 from ..registry import Arg, Opt, ParamError, stage
 
 __all__ = ["xadd"]
@@ -140,7 +140,7 @@ class _Shipper:
         return len(replies)
 
     def _link(self) -> Link:
-        if self.link is None or self.link.conn is None:
+        if self.link is None or not self.link.connected:
             self.link = self.server.connect(SinkError, self.who)  # raises Lost while it is away
             self.backoff.recovered(f"{self.who}: reconnected to redis at {self.server.where}")
         return self.link
@@ -179,9 +179,7 @@ def _check(params: dict[str, Any]) -> None:
 @coroutine
 def xadd(
     *,
-    url: Annotated[
-        str, Arg("redis://[USER:PASS@]HOST[:PORT][/DB], rediss:// or unix:///PATH", metavar="URL")
-    ],
+    url: Annotated[str, Arg(URL_HELP, metavar="URL")],
     stream: Annotated[str, Arg("the stream's key", metavar="STREAM")],
     maxlen: Annotated[
         str | None, Opt("", "trim the stream to about N entries (~N), or exactly N", metavar="~N")
