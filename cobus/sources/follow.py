@@ -17,9 +17,10 @@ import json
 import os
 import stat
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, astuple, dataclass
 from typing import Annotated, Any
 
+from ..concurrency import aborting
 from ..context import RunContext
 from ..core import LINES, Done, Target
 from ..errors import SourceError
@@ -67,6 +68,7 @@ class _Outlet:
     def __init__(self, target: Target, clock: Callable[[], float]) -> None:
         self.target = target
         self.done = False
+        self.clean = True  # no send failed: what was sent may still be confirmed
         self.clock = clock
         self.ticked = clock()
 
@@ -77,6 +79,9 @@ class _Outlet:
             self.target.send(block)
         except (Done, StopIteration):
             self.done = True
+        except BaseException:
+            self.clean = False
+            raise
 
     def tick(self) -> None:
         """While idle, send an empty batch now and then (see cobus.core: ticks)."""
@@ -133,6 +138,7 @@ class _Follower:
         self.ident = (0, 0)
         self.pos = 0
         self.held = b""
+        self.sent = 0  # offset up to which lines went into the pipeline (a send returned)
         self.head = b""
         self.last = saved  # the checkpoint of the last file we let go of
 
@@ -157,6 +163,8 @@ class _Follower:
                     self.outlet.tick()
                     yield Sleep(self.interval)
         except OSError as exc:
+            if not self.outlet.clean:
+                raise  # raised downstream: it is no fault of this file
             raise SourceError(f"{self.path}: {exc.strerror or exc}") from exc
         finally:
             self._stop()
@@ -168,7 +176,7 @@ class _Follower:
         if len(self.head) < HEAD_SIZE:
             self.head = os.pread(self.fd, HEAD_SIZE, 0)
         dev, ino = self.ident
-        return Cursor(dev, ino, self.pos - len(self.held), len(self.head), _hash(self.head))
+        return Cursor(dev, ino, self.sent, len(self.head), _hash(self.head))
 
     # -- opening --------------------------------------------------------------------
 
@@ -209,6 +217,7 @@ class _Follower:
             os.close(fd)
             raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
         self.fd, self.ident, self.pos, self.head = fd, (st.st_dev, st.st_ino), pos, b""
+        self.sent = pos
 
     # -- reading --------------------------------------------------------------------
 
@@ -230,6 +239,7 @@ class _Follower:
         self.held = data[cut:]
         if cut:
             self._send(data[:cut] if cut < len(data) else data)
+        self.sent = self.pos - len(self.held)
 
     def _send(self, block: bytes) -> None:
         if self.prefix:
@@ -242,7 +252,7 @@ class _Follower:
     def _truncated(self) -> None:
         self.ctx.warn(f"{self.path}: file truncated, reading it from the start")
         self._deliver(b"", flush=True)
-        self.pos, self.head = 0, b""
+        self.pos, self.sent, self.head = 0, 0, b""
 
     def _replaced(self) -> bool:
         """Whether the name is gone or now belongs to another file."""
@@ -306,13 +316,10 @@ class _State:
         self.cursors = _load_state(path)
         self._written = dict(self.cursors)
 
-    def save(self, followers: dict[str, _Follower]) -> None:
-        """Write the followers' checkpoints if they moved (a temporary file, then rename)."""
+    def save(self, cursors: dict[str, Cursor]) -> None:
+        """Write these checkpoints (all delivered) if they moved (a temporary file, then rename)."""
         try:
-            for key, follower in followers.items():
-                cursor = follower.checkpoint()
-                if cursor is not None:
-                    self.cursors[key] = cursor
+            self.cursors.update(cursors)
             if self.cursors == self._written:
                 return
             files = {key: asdict(c) for key, c in sorted(self.cursors.items())}
@@ -328,17 +335,43 @@ class _State:
         self._written = dict(self.cursors)
 
 
+#: A state file holds a few hundred bytes per followed file; anything this big is not one.
+MAX_STATE_SIZE = 64 << 20
+
+
 def _load_state(path: str) -> dict[str, Cursor]:
+    """The cursors of a state file; {} if it does not exist yet.
+
+    It must be a regular file of sane size (``--state /dev/zero`` would
+    otherwise be read until memory runs out) holding what :meth:`_State.save`
+    writes; anything else is refused with a message saying how to start afresh.
+    """
+    afresh = f"remove {path} to start afresh, or give --state another file"
     try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-        return {key: Cursor(**fields) for key, fields in data["files"].items()}
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
     except FileNotFoundError:
         return {}
     except OSError as exc:
-        raise SourceError(f"{path}: {exc.strerror or exc}") from exc
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise SourceError(f"{path}: not a follow state file") from exc
+        raise SourceError(f"{path}: {exc.strerror or exc}; {afresh}") from exc
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise SourceError(f"{path}: a state file must be a regular file; give --state another file")
+    with open(fd, "rb") as f:
+        if st.st_size > MAX_STATE_SIZE:
+            raise SourceError(f"{path}: too big for a follow state file ({st.st_size} bytes); {afresh}")
+        if st.st_size == 0:
+            raise SourceError(f"{path}: the state file is empty; {afresh}")
+        try:
+            data = json.loads(f.read(MAX_STATE_SIZE + 1))
+            cursors = {key: Cursor(**fields) for key, fields in data["files"].items()}
+            if not all(isinstance(v, int) for c in cursors.values() for v in astuple(c)[:4]):
+                raise TypeError("a cursor holds numbers")
+            return cursors
+        except OSError as exc:
+            raise SourceError(f"{path}: {exc.strerror or exc}; {afresh}") from exc
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise SourceError(f"{path}: not a follow state file; {afresh}") from exc
 
 
 def _names(patterns: list[str]) -> Iterator[str]:
@@ -436,14 +469,57 @@ def _follow(
                     tids.append((yield NewTask(follower.run(), name=f"follow {path}")))
                 first_scan = False
                 if state is not None:
-                    state.save(followers)
+                    _checkpoint(state, followers, outlet, ctx)
                 next_scan = ctx.clock() + RESCAN_EVERY
             yield Sleep(interval)
         for tid in tids:
             yield WaitTask(tid)
     finally:
-        try:
-            if state is not None:
-                state.save(followers)
-        finally:
-            target.close()
+        _finish(target, state, followers, outlet, ctx)
+
+
+def _checkpoint(state: _State, followers: dict[str, _Follower], outlet: _Outlet, ctx: RunContext) -> None:
+    """Save where each follower's sent lines end, if the run confirms they are delivered."""
+    cursors = _cursors(followers)
+    try:
+        delivered = ctx.delivery.confirm()
+    except BaseException:
+        outlet.clean = False  # an output or a branch failed: confirm nothing more
+        raise
+    if delivered:
+        state.save(cursors)
+
+
+def _cursors(followers: dict[str, _Follower]) -> dict[str, Cursor]:
+    found = {}
+    for key, follower in followers.items():
+        cursor = follower.checkpoint()
+        if cursor is not None:
+            found[key] = cursor
+    return found
+
+
+def _finish(
+    target: Target, state: _State | None, followers: dict[str, _Follower], outlet: _Outlet, ctx: RunContext
+) -> None:
+    """Close the target last; save only what the run confirmed (see cobus.delivery).
+
+    A failed send or barrier (``outlet.clean`` False) means the output is broken: nothing more is
+    confirmed. When the run is stopped by a signal the barrier still runs
+    first, so SIGTERM and SIGHUP keep everything written until then; after the
+    close, what aggregates printed last is confirmed too, unless a concurrency
+    stage may have dropped queued batches while aborting.
+    """
+    if state is None:
+        target.close()
+        return
+    cursors = _cursors(followers)
+    saved = False
+    try:
+        if outlet.clean and ctx.delivery.confirm():
+            state.save(cursors)
+            saved = True
+    finally:
+        target.close()
+    if not saved and outlet.clean and ctx.delivery.confirm() and not (aborting() and ctx.delivery.concurrent):
+        state.save(cursors)
