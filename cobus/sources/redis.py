@@ -50,6 +50,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from ..broker import Backoff, Tally, fields_record
+from ..concurrency import aborting
 from ..context import RunContext
 from ..core import LINES, RECORDS, Done, Target
 from ..errors import SourceError
@@ -321,11 +322,15 @@ class _Reader:
         self.next_confirm = self.ctx.clock() + CONFIRM_EVERY
         if self.broken or not self.sent:
             return not self.sent
-        if not self.ctx.delivery.confirm():
-            return False
-        self.acks.extend(self.sent)
-        self.sent.clear()
-        return True
+        try:
+            delivered = self.ctx.delivery.confirm()
+        except BaseException:
+            self.broken = True  # an output or a branch failed: confirm nothing more
+            raise
+        if delivered:
+            self.acks.extend(self.sent)
+            self.sent.clear()
+        return delivered
 
     def _acked(self, n: int) -> None:
         self.held.difference_update(self.acks[:n])
@@ -342,22 +347,29 @@ class _Reader:
     # -- the end ----------------------------------------------------------------------
 
     def _finish(self) -> None:
-        """Read what is on its way, confirm, close the target, XACK; say what was left."""
+        """Read what is on its way, confirm, close the target, XACK; say what was left.
+
+        As for ``follow --state`` (see cobus.delivery): the barrier runs before
+        the target is closed, so a signal keeps everything written until then;
+        after the close, what an aggregate printed last is confirmed too, unless
+        a concurrency stage may have dropped queued batches while aborting.
+        """
         try:
+            confirmed = False
             try:
                 self._drain()
-            finally:
                 confirmed = self._confirm() if self.opts.group is not None else True
-                try:
-                    self.target.close()
-                finally:
-                    if not confirmed and not self.broken:
-                        confirmed = self._confirm()  # an aggregate released its hold by printing
-                    self._ack_all()
+            finally:
+                self.target.close()
+            if not confirmed and not (aborting() and self.ctx.delivery.concurrent):
+                self._confirm()
         finally:
-            if self.link is not None:
-                self.link.close()
-            self._report()
+            try:
+                self._ack_all()
+            finally:
+                if self.link is not None:
+                    self.link.close()
+                self._report()
 
     def _drain(self) -> None:
         """The replies to commands already sent: an XACK's, a read's (whose entries are ours now)."""
