@@ -207,7 +207,7 @@ def run(pipeline: tuple[str, ...], quiet: bool, stats: bool, debug: bool) -> Non
         started = time.perf_counter()
         live_stats = None
         if ctx.stats is not None and console is not None and terminal and not quiet:
-            live_stats = LiveStats(console, ctx.stats, ctx.stopwatch, started)
+            live_stats = LiveStats(console, ctx.stats, ctx.stopwatch, started, ctx.notes)
         try:
             run_pipeline(graph, ctx)
         finally:
@@ -218,7 +218,7 @@ def run(pipeline: tuple[str, ...], quiet: bool, stats: bool, debug: bool) -> Non
             if ctx.progress is not None:
                 ctx.progress.close()
             if ctx.stats is not None and console is not None:
-                console.print(stats_table(ctx.stats, time.perf_counter() - started, ctx.stopwatch))
+                console.print(stats_table(ctx.stats, time.perf_counter() - started, ctx.stopwatch, ctx.notes))
 
 
 def _progress_board(console: Console) -> Any:

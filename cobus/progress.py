@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .core import Batch, batch_len
 
 if TYPE_CHECKING:  # rich is imported only when a bar or a table is drawn
-    from rich.console import Console
+    from rich.console import Console, RenderableType
     from rich.progress import TaskID
-    from rich.table import Table
 
 __all__ = [
     "NO_TRACKER",
@@ -166,10 +165,17 @@ class Stopwatch(threading.local):
 class LiveStats:
     """``--stats`` on a terminal: the table redrawn in place about twice a second."""
 
-    def __init__(self, console: Console, stats: list[StageStats], watch: Stopwatch, started: float) -> None:
+    def __init__(
+        self,
+        console: Console,
+        stats: list[StageStats],
+        watch: Stopwatch,
+        started: float,
+        notes: Sequence[Callable[[], str]] = (),
+    ) -> None:
         from rich.live import Live
 
-        self.stats, self.watch, self.started = stats, watch, started
+        self.stats, self.watch, self.started, self.notes = stats, watch, started, notes
         self.next_at = watch.clock() + REDRAW_EVERY
         self.live = Live(console=console, transient=True, auto_refresh=False)
         self.live.start()
@@ -179,7 +185,8 @@ class LiveStats:
         now = self.watch.clock()
         if now >= self.next_at:
             self.next_at = now + REDRAW_EVERY
-            self.live.update(stats_table(self.stats, now - self.started, self.watch), refresh=True)
+            table = stats_table(self.stats, now - self.started, self.watch, self.notes)
+            self.live.update(table, refresh=True)
 
     def stop(self) -> None:
         self.watch.after_send = None
@@ -224,11 +231,14 @@ class Meter:
         return self._target.throw(*args)
 
 
-def stats_table(stats: list[StageStats], wall: float, watch: Stopwatch) -> Table:
+def stats_table(
+    stats: list[StageStats], wall: float, watch: Stopwatch, notes: Sequence[Callable[[], str]] = ()
+) -> RenderableType:
     """A table of every stage: items in, batches, own time and share of the run.
 
     The sources share what is left of the run's time once every metered send
-    is accounted for (reading, decompressing, waiting for input).
+    is accounted for (reading, decompressing, waiting for input). ``notes``
+    are the sources' own reports (a consumer's counts), one line each below.
     """
     from rich.table import Table
 
@@ -243,4 +253,9 @@ def stats_table(stats: list[StageStats], wall: float, watch: Stopwatch) -> Table
         share = s.seconds / wall * 100 if wall > 0 else 0.0
         batches = s.feeds.batches if s.feeds is not None else s.batches
         table.add_row(s.name, f"{s.items_in:,}", f"{batches:,}", f"{s.seconds:.3f} s", f"{share:.0f}%")
+    if notes:
+        from rich.console import Group
+        from rich.text import Text
+
+        return Group(table, *(Text(note()) for note in notes))
     return table

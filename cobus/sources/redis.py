@@ -112,6 +112,8 @@ class _Reader:
         self.waiting = 0  # replies still to read for commands sent
         self.empty: bytes | list[Any] = [] if opts.records else b""
         self.field = opts.field.encode()
+        if ctx.stats is not None:
+            ctx.notes.append(lambda: f"{self.who}: {self.tally.summary()}")
 
     @property
     def _claim_every(self) -> float:
@@ -406,7 +408,7 @@ class _Reader:
     def _report(self) -> None:
         t = self.tally
         if t.skipped:
-            what = "a field" if self.opts.records else f"a {self.opts.field!r} field"
+            what = "field" if self.opts.records else f"{self.opts.field!r} field"
             self.ctx.warn(
                 f"{self.who}: {t.skipped} entries had no {what} (first: {t.first_skipped}); skipped"
             )
