@@ -4,17 +4,21 @@ A block of lines becomes one entry per line, the line (without its newline)
 in one field, ``line`` unless ``--field`` says otherwise; a record becomes an
 entry with its fields (values that are not text as JSON, see
 :func:`cobus.broker.record_fields`). A batch goes out as one pipelined write
-of ``XADD`` commands and its replies are read back before the next batch:
-one round trip per batch, and when ``send`` returns, every entry of the batch
-is in the stream. The connection is in :mod:`cobus.redisconn`; nothing here
-reads input.
+of ``XADD`` commands (2000 at most), and the replies of one write are read
+while the server works on the next: about one round trip per batch, never
+one per line. Behind a live source (``follow``) a batch's replies are all
+read before ``send`` returns, as a quiet source may send nothing more for a
+while; otherwise the last write's replies are read with the next batch, at
+the end, or by the delivery barrier (``ctx.delivery.output``), so a source
+that confirms delivery knows its entries are in the stream. The connection is in
+:mod:`cobus.redisconn`; nothing here reads input.
 
-Discussion: why the commands are packed here. redis-py packs a command in
-about 10 us, which alone would hold a shipper under 100k lines/s; an
-``XADD`` differs from the next only in its value, so the fixed part is
-encoded once and each line costs a length and two concatenations (RESP is
-four lines of spec). Connecting, AUTH, TLS and reading replies stay with
-redis-py, whose hiredis reader does a reply in about a microsecond.
+Discussion: packing a line. An ``XADD`` differs from the next only in its
+value, so the fixed part is encoded once (:func:`cobus.redisconn.bulk`) and
+each line costs a length and two concatenations: about 0.3 us, where
+redis-py's packer takes 10 (see cobus.redisconn, Discussion: packing).
+Reading the replies stays with redis-py, whose hiredis reader does one in
+about a microsecond.
 
 Discussion: a server that goes away mid-batch. The replies read so far say
 which entries are in; the rest of the batch is sent again once a new
@@ -29,6 +33,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections import deque
 from typing import Annotated, Any
 
 from ..broker import Backoff, record_fields
@@ -36,23 +41,17 @@ from ..context import RunContext
 from ..core import Target, coroutine, iter_lines
 from ..errors import SinkError
 from ..formats import item_line
-from ..redisconn import URL_HELP, Link, Lost, Server, check_url
+from ..redisconn import URL_HELP, Lost, Server, bulk, check_url, pack
 from ..registry import Arg, Opt, ParamError, stage
 
 __all__ = ["xadd"]
 
-#: Entries per pipelined write; a bigger batch goes in several round trips.
+#: Entries per pipelined write; a bigger batch goes in several.
 CHUNK = 2000
+#: Chunks in flight at most: the server adds one while the next is packed and sent.
+WINDOW = 2
 
 _MAXLEN = re.compile(r"(~?)\s*(\d+)")
-
-
-def _bulk(value: bytes) -> bytes:
-    return b"$%d\r\n%s\r\n" % (len(value), value)
-
-
-def _command(args: list[bytes]) -> bytes:
-    return b"*%d\r\n" % len(args) + b"".join(map(_bulk, args))
 
 
 def _maxlen_args(maxlen: str | None) -> list[bytes]:
@@ -72,7 +71,7 @@ class _Packer:
         self.fixed = [b"XADD", stream.encode(), *_maxlen_args(maxlen), b"*"]
         head = [*self.fixed, field.encode()]
         # Everything of a line's command but its value: "*N", the fixed bulks, "$".
-        self.line_head = b"*%d\r\n" % (len(head) + 1) + b"".join(map(_bulk, head)) + b"$"
+        self.line_head = b"*%d\r\n" % (len(head) + 1) + b"".join(map(bulk, head)) + b"$"
         self.skipped = 0
 
     def entries(self, batch: Any) -> list[Any]:
@@ -101,53 +100,83 @@ class _Packer:
             return b"".join([head + b"%d\r\n" % len(v) + v + b"\r\n" for v in entries])
         fixed = self.fixed
         return b"".join(
-            _command([*fixed, *e]) if isinstance(e, list) else head + b"%d\r\n" % len(e) + e + b"\r\n"
+            pack(*fixed, *e) if isinstance(e, list) else head + b"%d\r\n" % len(e) + e + b"\r\n"
             for e in entries
         )
 
 
 class _Shipper:
-    """Writes entries through one link, reconnecting when the server goes away."""
+    """Writes entries through one link: a window of chunks in flight, resent after a fault."""
 
-    def __init__(self, server: Server, stream: str, ctx: RunContext) -> None:
+    def __init__(self, server: Server, packer: _Packer, stream: str, ctx: RunContext) -> None:
         self.server = server
+        self.packer = packer
         self.who = f"xadd {stream}"
         self.backoff = Backoff(ctx.warn, ctx.clock)
-        self.link: Link | None = None
+        #: Chunks sent whose replies are not all read yet, oldest first.
+        self.inflight: deque[list[Any]] = deque()
+        #: A live source may send nothing more for a while: confirm each batch before returning.
+        self.live = ctx.live
         try:
             self.link = server.connect(SinkError, self.who)
         except Lost as lost:
             raise SinkError(f"{self.who}: cannot reach redis at {server.where}: {lost.reason}") from None
 
-    def write(self, packer: _Packer, entries: list[Any]) -> None:
+    def write(self, entries: list[Any]) -> None:
+        """Send the entries; unless live, the replies of the last chunk may still be on their way."""
         for start in range(0, len(entries), CHUNK):
             chunk = entries[start : start + CHUNK]
-            while chunk:
-                chunk = chunk[self._try(packer, chunk) :]
+            self.inflight.append(chunk)
+            try:
+                self.link.send_packed(self.packer.pack(chunk))
+            except Lost as lost:
+                self._recover(str(lost))
+            while len(self.inflight) >= WINDOW:
+                self._settle()
+        if self.live:
+            self.flush()
 
-    def _try(self, packer: _Packer, chunk: list[Any]) -> int:
-        """Send ``chunk``; how many of its entries are surely in the stream."""
+    def flush(self) -> None:
+        """Read every reply on its way: then every entry sent is in the stream."""
+        while self.inflight:
+            self._settle()
+
+    def _settle(self) -> None:
+        """Read the replies of the oldest chunk in flight."""
+        chunk = self.inflight[0]
         replies: list[Any] = []
         try:
-            link = self._link()
-            link.send_packed(packer.pack(chunk))
-            link.replies(len(chunk), replies)
+            self.link.replies(len(chunk), replies)
         except Lost as lost:
-            time.sleep(self.backoff.failed(str(lost)))
+            self._check(replies)
+            self.inflight[0] = chunk[len(replies) :]
+            self._recover(str(lost))
+            return
+        self._check(replies)
+        self.inflight.popleft()
+
+    def _check(self, replies: list[Any]) -> None:
         for reply in replies:
             if isinstance(reply, Exception):
                 raise SinkError(f"{self.who}: redis at {self.server.where}: {self.server.safe(reply)}")
-        return len(replies)
 
-    def _link(self) -> Link:
-        if self.link is None or not self.link.connected:
-            self.link = self.server.connect(SinkError, self.who)  # raises Lost while it is away
+    def _recover(self, why: str) -> None:
+        """Reconnect, pausing longer each time, and send again every chunk not confirmed."""
+        while True:
+            time.sleep(self.backoff.failed(why))
+            try:
+                link = self.server.connect(SinkError, self.who)
+                for chunk in self.inflight:
+                    link.send_packed(self.packer.pack(chunk))
+            except Lost as lost:
+                why = str(lost)
+                continue
+            self.link = link
             self.backoff.recovered(f"{self.who}: reconnected to redis at {self.server.where}")
-        return self.link
+            return
 
     def close(self) -> None:
-        if self.link is not None:
-            self.link.close()
+        self.link.close()
 
 
 def _check(params: dict[str, Any]) -> None:
@@ -194,14 +223,18 @@ def xadd(
     what was not confirmed: an entry may then arrive twice, never not at all.
     """
     packer = _Packer(stream, maxlen, field)
-    shipper = _Shipper(Server(url), stream, ctx)
+    shipper = _Shipper(Server(url), packer, stream, ctx)
+    ctx.delivery.output(shipper.who, shipper.flush)  # a barrier reads the replies on their way
     try:
         while True:
             batch = yield
             entries = packer.entries(batch)
             if entries:
-                shipper.write(packer, entries)
+                shipper.write(entries)
     finally:
-        shipper.close()
+        try:
+            shipper.flush()
+        finally:
+            shipper.close()
         if packer.skipped:
             ctx.warn(f"xadd {stream}: {packer.skipped} empty record(s) skipped (an entry needs a field)")

@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -102,14 +103,14 @@ class _Reader:
         self.broken = False  # a send failed: confirm nothing more
         self.sent: list[bytes] = []  # sent downstream, not yet confirmed
         self.acks: list[bytes] = []  # confirmed, XACK not yet answered
-        self.held: set[bytes] = set()  # sent + acks, to not deliver a claimed entry twice
         self.last = b"0-0" if opts.from_start else b"$"  # without a group: read after this id
         self.history: bytes | None = b"0"  # a group's own pending entries: read after this id
         self.claim_from: bytes | None = b"0-0"  # XAUTOCLAIM's cursor while a round runs
         self.next_claim = 0.0
         self.next_confirm = ctx.clock() + CONFIRM_EVERY
         self.next_touch = ctx.clock() + self._claim_every
-        self.waiting = 0  # replies still to read for commands sent
+        #: Replies on their way, oldest first: the command's name and what handles its reply.
+        self.expect: deque[tuple[str, Callable[[Any], Any]]] = deque()
         self.empty: bytes | list[Any] = [] if opts.records else b""
         self.field = opts.field.encode()
         if ctx.stats is not None:
@@ -128,7 +129,7 @@ class _Reader:
                 try:
                     yield from self._round()
                 except Lost as lost:
-                    self.waiting = 0
+                    self.expect.clear()
                     yield from self._reconnect(str(lost))
         finally:
             self._finish()
@@ -172,47 +173,44 @@ class _Reader:
             self.backoff.recovered(f"{self.who}: reconnected to redis at {self.server.where}")
             return
 
-    # -- one round trip -------------------------------------------------------------
+    # -- commands and replies -------------------------------------------------------
 
     def _round(self) -> TaskGen:
-        """Send the XACK that is due and the next read in one write; handle the replies."""
+        """Handle the oldest reply on its way (sending the next commands first if none is)."""
         link = self.link
         assert link is not None
+        if not self.expect:
+            self._send_next(link)
+        while not link.ready():
+            yield ReadWait(link.socket)
+        reply = link.reply()
+        _, handle = self.expect.popleft()
+        if isinstance(reply, Exception):
+            if str(reply).startswith("NOGROUP"):  # the server lost it (a restart without persistence)
+                self.ctx.warn(f"{self.who}: group {self.opts.group} is gone; creating it again")
+                link.close()
+                raise Lost(f"{self.who}: group {self.opts.group} is gone", "the group is gone")
+            link.fail(reply)
+        if handle(reply) and self.sent:  # caught up: about to wait, so acknowledge now
+            self._confirm()
+
+    def _send_next(self, link: Link) -> None:
+        """Send the XACK that is due and the next read in one write."""
         now = self.ctx.clock()
+        commands: list[tuple[Any, ...]] = []
         if self.opts.group is not None:
             if now >= self.next_confirm:
                 self._confirm()
             if now >= self.next_touch:
-                self._touch(link)
-        acking = self.acks[:IDS_PER_COMMAND]
-        commands: list[tuple[Any, ...]] = []
+                commands += self._touch()
+        acking = len(self.acks[:IDS_PER_COMMAND])
         if acking:
-            commands.append(("XACK", self.opts.stream, self.opts.group, *acking))
+            commands.append(("XACK", self.opts.stream, self.opts.group, *self.acks[:acking]))
+            self.expect.append(("XACK", lambda reply: self._acked(acking)))
         read, handle = self._next_read(now)
         commands.append(read)
+        self.expect.append((str(read[0]), handle))
         link.send(*commands)
-        self.waiting = len(commands)
-        if acking:
-            reply = yield from self._reply(link)
-            if isinstance(reply, Exception):
-                link.fail(reply)
-            self._acked(len(acking))
-        reply = yield from self._reply(link)
-        if isinstance(reply, Exception):
-            if str(reply).startswith("NOGROUP"):  # the server lost it (a restart without persistence)
-                self.ctx.warn(f"{self.who}: group {self.opts.group} is gone; creating it again")
-                self._prepare(link)
-                return
-            link.fail(reply)
-        caught_up = handle(reply)
-        if caught_up and self.sent:
-            self._confirm()
-
-    def _reply(self, link: Link) -> TaskGen:
-        while not link.ready():
-            yield ReadWait(link.socket)
-        self.waiting -= 1
-        return link.reply()
 
     def _next_read(self, now: float) -> tuple[tuple[Any, ...], Callable[[Any], bool]]:
         o = self.opts
@@ -229,17 +227,20 @@ class _Reader:
             return claim, self._on_claim
         return (*head, "BLOCK", BLOCK_MS, "STREAMS", o.stream, ">"), self._on_read
 
-    # -- replies --------------------------------------------------------------------
-
     def _on_read(self, reply: Any) -> bool:
+        """New entries (XREAD, XREADGROUP ``>``); True when caught up with the stream."""
         if not reply:  # the server's timeout: nothing new
             self._send(self.empty)
             return True
         entries = reply[0][1]
         if self.opts.group is None:
             self.last = entries[-1][0]
+        full = len(entries) >= COUNT
+        if full and not self.done and self.link is not None:
+            # More is likely waiting: let the server make the next batch while this one is handled.
+            self._send_next(self.link)
         self._deliver(entries)
-        return len(entries) < COUNT
+        return not full
 
     def _on_history(self, reply: Any) -> bool:
         entries = reply[0][1] if reply else []
@@ -252,7 +253,7 @@ class _Reader:
 
     def _on_claim(self, reply: Any) -> bool:
         cursor, entries, deleted = reply[0], reply[1], reply[2] if len(reply) > 2 else []
-        fresh = [e for e in entries if e[0] not in self.held]
+        fresh = self._not_held(entries)
         self.tally.claimed += len(fresh)
         if deleted:  # gone from the stream (trimmed) while pending: nothing to deliver
             self.tally.skip(f"{deleted[0].decode()} (deleted)", len(deleted))
@@ -315,9 +316,15 @@ class _Reader:
             self.broken = True
             raise
 
+    def _not_held(self, entries: list[Any]) -> list[Any]:
+        """Claimed entries less those this task holds already (sent, not yet acknowledged)."""
+        if not entries or not (self.sent or self.acks):
+            return entries
+        held = {*self.sent, *self.acks}
+        return [e for e in entries if e[0] not in held]
+
     def _hold(self, ids: list[bytes]) -> None:
         self.sent.extend(ids)
-        self.held.update(ids)
 
     def _confirm(self) -> bool:
         """Ask whether every sink has written what was sent; if so, those ids are to be acked."""
@@ -335,16 +342,18 @@ class _Reader:
         return delivered
 
     def _acked(self, n: int) -> None:
-        self.held.difference_update(self.acks[:n])
         del self.acks[:n]
         self.tally.acked += n
 
-    def _touch(self, link: Link) -> None:
-        """Reset the idle time of entries waiting for a confirmation (see Discussion: claiming)."""
+    def _touch(self) -> list[tuple[Any, ...]]:
+        """XCLAIMs that reset the idle time of entries waiting for a confirmation (Discussion: claiming)."""
         self.next_touch = self.ctx.clock() + self._claim_every
         o = self.opts
-        for ids in _chunks(self.sent):
-            link.call("XCLAIM", o.stream, o.group, o.consumer, 0, *ids, "JUSTID")
+        commands = [
+            ("XCLAIM", o.stream, o.group, o.consumer, 0, *ids, "JUSTID") for ids in _chunks(self.sent)
+        ]
+        self.expect.extend(("XCLAIM", _ignore) for _ in commands)
+        return commands
 
     # -- the end ----------------------------------------------------------------------
 
@@ -376,18 +385,18 @@ class _Reader:
     def _drain(self) -> None:
         """The replies to commands already sent: an XACK's, a read's (whose entries are ours now)."""
         link = self.link
-        if link is None or not self.waiting or not link.connected:
-            return
         try:
-            while self.waiting:
-                self.waiting -= 1
+            while self.expect and link is not None and link.connected:
+                kind, handle = self.expect.popleft()
                 reply = link.reply(timeout=BLOCK_MS / 1000 + 5)
-                if isinstance(reply, Exception) or not reply or isinstance(reply[0], int):
-                    continue  # an error, a read that timed out, or an XACK's count
-                if isinstance(reply[0], list):  # XREAD(GROUP): [[stream, entries]]
+                if isinstance(reply, Exception):
+                    continue
+                if kind == "XACK":
+                    handle(reply)
+                elif kind == "XAUTOCLAIM":
+                    self._deliver(self._not_held(reply[1]))
+                elif kind in ("XREAD", "XREADGROUP") and reply:
                     self._deliver(reply[0][1])
-                elif len(reply) >= 2:  # XAUTOCLAIM: [cursor, entries, deleted]
-                    self._deliver([e for e in reply[1] if e[0] not in self.held])
         except Lost:
             pass  # what was read stays pending for this consumer; others claim it
 
@@ -415,6 +424,10 @@ class _Reader:
         pending = len(self.sent) + len(self.acks)
         if pending and self.opts.group is not None and not self.broken:
             self.ctx.warn(f"{self.who}: {pending} entries were not acknowledged; they stay pending")
+
+
+def _ignore(reply: Any) -> None:
+    """The reply of a command sent for its effect only."""
 
 
 def _default_consumer() -> str:
