@@ -170,11 +170,16 @@ class Link:
 
         If the connection is lost meanwhile, ``into`` holds the replies that came.
         """
-        conn = self._connection()
+        from redis.exceptions import ResponseError
+
+        read_response = self._connection().read_response
 
         def read() -> None:
-            for _ in range(n):
-                into.append(_read(conn))
+            for _ in range(n):  # the loop of a shipper: no call or import in it that can be saved
+                try:
+                    into.append(read_response())
+                except ResponseError as exc:
+                    into.append(exc)
 
         self._guard(read)
 
