@@ -46,7 +46,9 @@ def test_records_become_entries_with_their_fields(redis_server: RedisServer) -> 
     (_, first), _ = redis_server.client().xrange("requests")
     assert first[b"host"] == b"ip-189-151-59-165.pools.spcsdns.net"
     assert (first[b"status"], first[b"bytes"], first[b"path"]) == (b"404", b"302", b"/ply/ply-2.2.tar.gz")
-    back = run_cobus(["run", f"xread --records --from-start {redis_server.url} requests | head 2 | csv status,path"])
+    back = run_cobus(
+        ["run", f"xread --records --from-start {redis_server.url} requests | head 2 | csv status,path"]
+    )
     assert back.stdout == b"status,path\n404,/ply/ply-2.2.tar.gz\n200,/\n"
 
 

@@ -102,7 +102,9 @@ def test_a_consumer_killed_mid_stream_loses_nothing(redis_server: RedisServer, t
     )
     _reading(redis_server, b"xreadgroup")
     _add(redis_server, "jobs", lines[:5000])
-    wait_for(lambda: _pending(redis_server, "jobs", "workers") == 5000, timeout=30, what="the victim's entries")
+    wait_for(
+        lambda: _pending(redis_server, "jobs", "workers") == 5000, timeout=30, what="the victim's entries"
+    )
     victim.kill()
     victim.communicate(timeout=30)
     outs = [tmp_path / f"worker{i}.log" for i in range(2)]
