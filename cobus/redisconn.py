@@ -47,7 +47,7 @@ REPLY_TIMEOUT = 30.0
 
 _SCHEMES = ("redis://", "rediss://", "unix://")
 #: The help of a URL parameter.
-URL_HELP = "redis://[USER:PASS@]HOST[:PORT][/DB], rediss:// (TLS) or unix:///PATH"
+URL_HELP = "redis://USER:PASS@HOST:PORT/DB (only HOST is needed), rediss:// for TLS, unix:///PATH"
 
 
 class Lost(Exception):

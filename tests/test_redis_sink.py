@@ -162,3 +162,19 @@ def test_backoff_doubles_to_its_ceiling_and_says_when_the_server_is_back() -> No
     backoff.recovered("back")
     assert delays == [0.1, 0.2, 0.4, 0.5, 0.5]
     assert said == ["lost it; reconnecting", "lost it; still reconnecting after 12 s", "back after 20.0 s"]
+
+
+def test_a_unix_socket_url(tmp_path: Path) -> None:
+    needs_redis_server()
+    folder = tmp_path / "redis"
+    folder.mkdir()
+    sock = folder / "redis.sock"
+    server = RedisServer(folder, "--unixsocket", str(sock), "--unixsocketperm", "700")
+    try:
+        r = run_cobus(["run", f"cat {ACCESS} | head 10 | xadd unix://{sock}?db=2 logs"])
+        assert (r.returncode, r.stderr) == (0, b"")
+        assert server.client(db=2).xlen("logs") == 10
+        back = run_cobus(["run", f"xread --from-start unix://{sock}?db=2 logs | head 10 | print"])
+        assert back.stdout == b"".join(ACCESS.read_bytes().splitlines(keepends=True)[:10])
+    finally:
+        server.stop()

@@ -114,7 +114,13 @@ class _Reader:
         self.empty: bytes | list[Any] = [] if opts.records else b""
         self.field = opts.field.encode()
         if ctx.stats is not None:
-            ctx.notes.append(lambda: f"{self.who}: {self.tally.summary()}")
+            ctx.notes.append(self._note)
+
+    def _note(self) -> str:
+        """What ``--stats`` shows below its table."""
+        if self.opts.group is None:
+            return f"{self.who}: read {self.tally.read:,}"
+        return f"{self.who} (group {self.opts.group}, consumer {self.opts.consumer}): {self.tally.summary()}"
 
     @property
     def _claim_every(self) -> float:
@@ -256,6 +262,7 @@ class _Reader:
         fresh = self._not_held(entries)
         self.tally.claimed += len(fresh)
         if deleted:  # gone from the stream (trimmed) while pending: nothing to deliver
+            self.tally.read += len(deleted)
             self.tally.skip(f"{deleted[0].decode()} (deleted)", len(deleted))
             self._hold(deleted)
         self._deliver(fresh)
