@@ -415,8 +415,12 @@ class _Reader:
             if link is None or not link.connected:
                 link = self.link = self.server.connect(SourceError, self.who)
             o = self.opts
-            for ids in _chunks(list(self.acks)):
-                link.call("XACK", o.stream, o.group, *ids)
+            chunks = _chunks(list(self.acks))
+            link.send(*(("XACK", o.stream, o.group, *ids) for ids in chunks))  # one write, then the replies
+            for ids in chunks:
+                reply = link.reply()
+                if isinstance(reply, Exception):
+                    link.fail(reply)
                 self._acked(len(ids))
         except Lost as lost:
             self.ctx.warn(f"{lost!s}; {len(self.acks)} entries stay pending (another consumer claims them)")
