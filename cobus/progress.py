@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -75,8 +75,18 @@ class ProgressBoard:
             TimeRemainingColumn,
             TransferSpeedColumn,
         )
+        from rich.text import Text
 
-        self.progress = Progress(
+        #: Lines sources keep up to date (a consumer's counts), drawn below the bars.
+        self.notes: list[Callable[[], str]] = []
+        notes = self.notes
+
+        class _Progress(Progress):
+            def get_renderables(self) -> Iterable[RenderableType]:
+                yield from super().get_renderables()
+                yield from (Text(note()) for note in notes)
+
+        self.progress = _Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
             DownloadColumn(),
@@ -99,6 +109,14 @@ class ProgressBoard:
     def finish(self, task: TaskID) -> None:
         total = self.progress.tasks[task].total
         self.progress.update(task, completed=total or self.progress.tasks[task].completed)
+        self._refresh()
+
+    def note(self, line: Callable[[], str]) -> None:
+        """Show ``line()`` below the bars, redrawn with them (see :meth:`poke`)."""
+        self.notes.append(line)
+
+    def poke(self) -> None:
+        """What a note says may have changed: redraw at the bars' pace."""
         self._refresh()
 
     def _refresh(self) -> None:

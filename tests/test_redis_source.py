@@ -202,3 +202,43 @@ def test_stats_show_what_the_consumer_did(redis_server: RedisServer) -> None:
     assert r.returncode == 0, r.stderr
     assert r.stdout == b"a\nb\n"
     assert b"read 2, acknowledged 2, claimed 0, pending 0" in r.stderr
+
+
+def test_a_consumer_restarted_under_its_name_gets_its_pending_entries_first(
+    redis_server: RedisServer,
+) -> None:
+    lines = [b"mine %d" % i for i in range(300)]
+    _add(redis_server, "s", lines)
+    holder = cobus_popen(["run", f"xread --from-start {redis_server.url} s -g g --consumer fixed | count"])
+    wait_for(lambda: _pending(redis_server, "s", "g") == 300, timeout=30, what="the held entries")
+    holder.kill()
+    holder.communicate(timeout=30)
+    _add(redis_server, "s", [b"new"])
+    # --claim-idle 1h: nothing is claimed, the entries come back because they are this consumer's.
+    again = run_cobus(
+        ["run", f"xread {redis_server.url} s -g g --consumer fixed --claim-idle 1h | head 301 | print"]
+    )
+    assert (again.returncode, again.stderr) == (0, b"")
+    assert again.stdout.splitlines() == [*lines, b"new"]
+    assert _pending(redis_server, "s", "g") == 0
+
+
+def test_on_a_terminal_the_counts_show_below_the_progress_bars() -> None:
+    import io
+
+    from rich.console import Console
+
+    from cobus.progress import ProgressBoard
+
+    out = io.StringIO()
+    now = [0.0]
+    board = ProgressBoard(Console(file=out, width=80, force_terminal=True), delay=1.0, clock=lambda: now[0])
+    counts = {"read": 0}
+    board.note(lambda: f"xread logs: read {counts['read']}")
+    board.poke()
+    assert out.getvalue() == ""  # not in the first second
+    now[0] = 1.5
+    counts["read"] = 42
+    board.poke()
+    board.close()
+    assert "xread logs: read 42" in out.getvalue()

@@ -115,6 +115,8 @@ class _Reader:
         self.field = opts.field.encode()
         if ctx.stats is not None:
             ctx.notes.append(self._note)
+        if ctx.progress is not None:  # on a terminal: the counts below the progress bars
+            ctx.progress.note(self._note)
 
     def _note(self) -> str:
         """What ``--stats`` shows below its table."""
@@ -191,6 +193,8 @@ class _Reader:
             yield ReadWait(link.socket)
         reply = link.reply()
         _, handle = self.expect.popleft()
+        if self.ctx.progress is not None:
+            self.ctx.progress.poke()
         if isinstance(reply, Exception):
             if str(reply).startswith("NOGROUP"):  # the server lost it (a restart without persistence)
                 self.ctx.warn(f"{self.who}: group {self.opts.group} is gone; creating it again")
