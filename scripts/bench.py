@@ -727,6 +727,7 @@ def redis_group(b: Bench) -> GroupResult:
             result.skipped = f"cobus xadd: {reason}"
             return result
         _redis_timings(b, result, log, port, shim)
+        _redis_cpu(result, log, port, server.pid)
     finally:
         server.terminate()
         server.wait()
@@ -783,6 +784,35 @@ def _redis_timings(b: Bench, result: GroupResult, log: Path, port: int, shim: Pa
         if not t.failure:
             same = filecmp.cmp(t.output, log, shallow=False)
             result.checks.append(Check(f"{name}: every line, in order", same, str(t.output)))
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a running process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _redis_cpu(result: GroupResult, log: Path, port: int, server_pid: int) -> None:
+    """CPU seconds of cobus and of redis-server, one run each way: the figures on an idle machine.
+
+    On a busy machine the wall-clock figures say more about the neighbours than
+    about cobus; the CPU each side spends does not change with the load, and
+    with a core each, lines/s is about 200k / the larger of the two.
+    """
+    url = f"redis://127.0.0.1:{port}/0"
+    ship = cobus(f"cat {quoted(log)} | xadd {url} cpu")
+    eat = cobus(f"xread --from-start {url} cpu --group cpu | head {_REDIS_LINES} | print")
+    for name, argv in (("xadd", ship), ("xread --group", eat)):
+        before = _cpu_seconds(server_pid)
+        with open(os.devnull, "wb") as out:
+            child = subprocess.Popen(argv, stdout=out, stderr=subprocess.DEVNULL, cwd=ROOT)
+            _, _, usage = os.wait4(child.pid, 0)
+        mine, theirs = usage.ru_utime + usage.ru_stime, _cpu_seconds(server_pid) - before
+        rate = _REDIS_LINES / max(mine, theirs)
+        result.notes.append(
+            f"CPU for {_REDIS_LINES:,} lines, cobus {name}: {mine:.2f} s (start-up included), "
+            f"redis-server {theirs:.2f} s: about {rate:,.0f} lines/s with a core each"
+        )
 
 
 # --------------------------------------------------------------------------
