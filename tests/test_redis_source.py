@@ -242,3 +242,22 @@ def test_on_a_terminal_the_counts_show_below_the_progress_bars() -> None:
     board.poke()
     board.close()
     assert "xread logs: read 42" in out.getvalue()
+
+
+def test_nothing_is_acknowledged_that_was_not_written(redis_server: RedisServer) -> None:
+    _add(redis_server, "s", [b"line %d" % i for i in range(10)])
+    r = run_cobus(["run", f"xread --from-start {redis_server.url} s -g g | write /dev/full"])
+    assert r.returncode == 1
+    assert b"/dev/full: No space left on device" in r.stderr
+    assert _pending(redis_server, "s", "g") == 10
+
+
+def test_what_head_did_not_take_is_left_for_the_others(redis_server: RedisServer) -> None:
+    lines = [b"line %d" % i for i in range(5000)]
+    _add(redis_server, "s", lines)
+    r = run_cobus(["run", f"xread --from-start {redis_server.url} s -g g | head 1500 | print"])
+    assert (r.returncode, r.stdout.splitlines()) == (0, lines[:1500])
+    # The batch head cut was taken on purpose; one read ahead was never sent and stays pending.
+    left = _pending(redis_server, "s", "g")
+    assert left in (0, 1000)
+    assert (b"stay pending" in r.stderr) == bool(left)

@@ -102,6 +102,7 @@ class _Reader:
         self.done = False  # downstream wants no more
         self.broken = False  # a send failed: confirm nothing more
         self.sent: list[bytes] = []  # sent downstream, not yet confirmed
+        self.unsent = 0  # read after downstream had enough (head): left pending for others
         self.acks: list[bytes] = []  # confirmed, XACK not yet answered
         self.last = b"0-0" if opts.from_start else b"$"  # without a group: read after this id
         self.history: bytes | None = b"0"  # a group's own pending entries: read after this id
@@ -283,6 +284,9 @@ class _Reader:
         if not entries:
             return
         self.tally.read += len(entries)
+        if self.done:  # read ahead, but downstream has had enough: not sent, so never acknowledged
+            self.unsent += len(entries)
+            return
         if self.opts.records:
             batch: bytes | list[Any] = [fields_record(f) for _, f in entries if f]
             missing = len(entries) - len(batch)
@@ -436,7 +440,7 @@ class _Reader:
             self.ctx.warn(
                 f"{self.who}: {t.skipped} entries had no {what} (first: {t.first_skipped}); skipped"
             )
-        pending = len(self.sent) + len(self.acks)
+        pending = len(self.sent) + len(self.acks) + self.unsent
         if pending and self.opts.group is not None and not self.broken:
             self.ctx.warn(f"{self.who}: {pending} entries were not acknowledged; they stay pending")
 
