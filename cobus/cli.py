@@ -36,7 +36,7 @@ if TYPE_CHECKING:  # rich is imported when there is something to draw, not at st
 __all__ = ["main"]
 
 #: Sources that never end by themselves.
-_LIVE_SOURCES = frozenset({"follow", "listen"})
+_LIVE_SOURCES = frozenset({"follow", "listen", "xread"})
 
 EXIT_INTERNAL = 70
 EXIT_SIGINT = 130
@@ -77,15 +77,18 @@ def _report(console: Console, exc: BaseException, *, debug: bool) -> int:
     """Print one line for an error (and a caret under bad pipeline text); the exit code."""
     from rich.markup import escape
 
+    from .broker import redact  # no password of a URL in the pipeline text is ever shown
+
     if isinstance(exc, CobusError):
-        console.print(f"[bold red]cobus: error:[/] {escape(str(exc))}")
+        console.print(f"[bold red]cobus: error:[/] {escape(redact(str(exc)))}")
         if isinstance(exc, SpecError):
             for line in exc.caret_lines():
-                console.print(escape(line), style="red" if line.strip(" ^") == "" else None)
+                console.print(escape(redact(line)), style="red" if line.strip(" ^") == "" else None)
         if debug:
             console.print(escape("".join(traceback.format_exception(exc))))
         return exc.exit_code
-    console.print(f"[bold red]cobus: internal error:[/] {escape(type(exc).__name__)}: {escape(str(exc))}")
+    what = f"{type(exc).__name__}: {redact(str(exc))}"
+    console.print(f"[bold red]cobus: internal error:[/] {escape(what)}")
     if debug:
         console.print(escape("".join(traceback.format_exception(exc))))
     else:
@@ -243,7 +246,7 @@ def run(pipeline: tuple[str, ...], quiet: bool, stats: bool, debug: bool) -> Non
         started = time.perf_counter()
         live_stats = None
         if ctx.stats is not None and console is not None and terminal and not quiet:
-            live_stats = LiveStats(console, ctx.stats, ctx.stopwatch, started)
+            live_stats = LiveStats(console, ctx.stats, ctx.stopwatch, started, ctx.notes)
             live_stats.share_terminal_with(ctx.stdout)
         try:
             run_pipeline(graph, ctx)
@@ -255,7 +258,7 @@ def run(pipeline: tuple[str, ...], quiet: bool, stats: bool, debug: bool) -> Non
             if ctx.progress is not None:
                 ctx.progress.close()
             if ctx.stats is not None and console is not None:
-                console.print(stats_table(ctx.stats, time.perf_counter() - started, ctx.stopwatch))
+                console.print(stats_table(ctx.stats, time.perf_counter() - started, ctx.stopwatch, ctx.notes))
 
 
 def _progress_board(console: Console) -> Any:

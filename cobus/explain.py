@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
+from .broker import redact
 from .errors import SpecError
 from .registry import Registry, StageSpec
 from .spec.graph import Graph, Node
@@ -91,7 +92,7 @@ def _kinds(spec: StageSpec) -> str:
 
 
 def _label(node: Node) -> Text:
-    text = Text(node.text, style=_ROLE_STYLE.get(node.spec.role, ""))
+    text = Text(redact(node.text), style=_ROLE_STYLE.get(node.spec.role, ""))
     kind = node.output_kind or "end"
     text.append(f"   {node.input_kind if node.inputs else node.spec.role} -> {kind}", style="dim")
     if node.implicit:

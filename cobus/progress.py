@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -21,9 +21,8 @@ from .core import Batch, batch_len
 from .outputs import NamedOutput
 
 if TYPE_CHECKING:  # rich is imported only when a bar or a table is drawn
-    from rich.console import Console
+    from rich.console import Console, RenderableType
     from rich.progress import TaskID
-    from rich.table import Table
 
 __all__ = [
     "NO_TRACKER",
@@ -90,8 +89,18 @@ class ProgressBoard:
             TimeRemainingColumn,
             TransferSpeedColumn,
         )
+        from rich.text import Text
 
-        self.progress = Progress(
+        #: Lines sources keep up to date (a consumer's counts), drawn below the bars.
+        self.notes: list[Callable[[], str]] = []
+        notes = self.notes
+
+        class _Progress(Progress):
+            def get_renderables(self) -> Iterable[RenderableType]:
+                yield from super().get_renderables()
+                yield from (Text(note()) for note in notes)
+
+        self.progress = _Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
             DownloadColumn(),
@@ -114,6 +123,14 @@ class ProgressBoard:
     def finish(self, task: TaskID) -> None:
         total = self.progress.tasks[task].total
         self.progress.update(task, completed=total or self.progress.tasks[task].completed)
+        self._refresh()
+
+    def note(self, line: Callable[[], str]) -> None:
+        """Show ``line()`` below the bars, redrawn with them (see :meth:`poke`)."""
+        self.notes.append(line)
+
+    def poke(self) -> None:
+        """What a note says may have changed: redraw at the bars' pace."""
         self._refresh()
 
     def _refresh(self) -> None:
@@ -212,8 +229,15 @@ class Stopwatch(threading.local):
 class LiveStats:
     """``--stats`` on a terminal: the table redrawn in place about twice a second."""
 
-    def __init__(self, console: Console, stats: list[StageStats], watch: Stopwatch, started: float) -> None:
-        self.stats, self.watch, self.started = stats, watch, started
+    def __init__(
+        self,
+        console: Console,
+        stats: list[StageStats],
+        watch: Stopwatch,
+        started: float,
+        notes: Sequence[Callable[[], str]] = (),
+    ) -> None:
+        self.stats, self.watch, self.started, self.notes = stats, watch, started, notes
         self.next_at = watch.clock() + REDRAW_EVERY
         self._console = console
         self._lock = threading.RLock()
@@ -237,7 +261,8 @@ class LiveStats:
                     self.drawn = True
                     self.live = self._new_live()  # see ProgressBoard.hold
                     self.live.start()
-                self.live.update(stats_table(self.stats, now - self.started, self.watch), refresh=True)
+                table = stats_table(self.stats, now - self.started, self.watch, self.notes)
+                self.live.update(table, refresh=True)
 
     @contextmanager
     def hold(self) -> Iterator[None]:
@@ -299,11 +324,14 @@ class Meter:
         return self._target.throw(*args)
 
 
-def stats_table(stats: list[StageStats], wall: float, watch: Stopwatch) -> Table:
+def stats_table(
+    stats: list[StageStats], wall: float, watch: Stopwatch, notes: Sequence[Callable[[], str]] = ()
+) -> RenderableType:
     """A table of every stage: items in, batches, own time and share of the run.
 
     The sources share what is left of the run's time once every metered send
-    is accounted for (reading, decompressing, waiting for input).
+    is accounted for (reading, decompressing, waiting for input). ``notes``
+    are the sources' own reports (a consumer's counts), one line each below.
     """
     from rich.table import Table
 
@@ -318,4 +346,9 @@ def stats_table(stats: list[StageStats], wall: float, watch: Stopwatch) -> Table
         share = s.seconds / wall * 100 if wall > 0 else 0.0
         batches = s.feeds.batches if s.feeds is not None else s.batches
         table.add_row(s.name, f"{s.items_in:,}", f"{batches:,}", f"{s.seconds:.3f} s", f"{share:.0f}%")
+    if notes:
+        from rich.console import Group
+        from rich.text import Text
+
+        return Group(table, *(Text(note()) for note in notes))
     return table

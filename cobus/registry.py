@@ -178,6 +178,8 @@ class StageSpec:
     #: When what the stage takes depends on its parameters (``count by F`` takes
     #: records, ``count`` anything): params -> kind.
     consumes_if: Callable[[dict[str, Any]], str] | None = None
+    #: When what the stage makes depends on its parameters (``xread --records``): params -> kind.
+    produces_if: Callable[[dict[str, Any]], str] | None = None
     wants_ctx: bool = False
     branches: str | None = None
     branch_rules: Branches | None = None
@@ -394,6 +396,7 @@ def stage(
     examples: Iterable[str] = (),
     check: Callable[[dict[str, Any]], None] | None = None,
     consumes_if: Callable[[dict[str, Any]], str] | None = None,
+    produces_if: Callable[[dict[str, Any]], str] | None = None,
     into: Registry | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register a stage factory under ``name``; its docstring is its help."""
@@ -414,6 +417,7 @@ def stage(
                 produces=produces if role != "sink" else "",
                 check=check,
                 consumes_if=consumes_if,
+                produces_if=produces_if,
                 wants_ctx=wants_ctx,
                 branches=branches,
                 branch_rules=rules,

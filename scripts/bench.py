@@ -666,6 +666,155 @@ def threads_group(b: Bench) -> GroupResult:
     return result
 
 
+_REDIS_LINES = 200_000
+#: A directory whose ``hiredis`` fails to import: redis-py then parses replies in Python.
+_NO_HIREDIS = "raise ImportError('hidden by scripts/bench.py to measure redis-py without hiredis')\n"
+
+
+def _redis_cli(port: int, *args: str) -> str:
+    argv = ["redis-cli", "-p", str(port), *args]
+    return subprocess.run(argv, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def _redis_server(folder: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """A redis-server with persistence off on a free loopback port, answering PING."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
+    argv += ["--appendonly", "no", "--dir", str(folder), "--logfile", "redis.log"]
+    server = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(200):
+        if subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True, check=False).stdout:
+            return server, port
+        time.sleep(0.05)
+    server.kill()
+    raise RuntimeError(f"redis-server did not answer on port {port}")
+
+
+def _redis_benchmark_seconds(port: int, line: str) -> float:
+    """Seconds redis-benchmark needs for _REDIS_LINES XADDs (50 clients, pipelines of 100)."""
+    argv = ["redis-benchmark", "-p", str(port), "-n", str(_REDIS_LINES), "-P", "100", "-q"]
+    out = subprocess.run([*argv, "XADD", "rb", "*", "line", line], capture_output=True, text=True, check=True)
+    rps = float(out.stdout.replace("\r", "\n").split("requests per second")[0].split()[-1])
+    _redis_cli(port, "DEL", "rb")
+    return _REDIS_LINES / rps
+
+
+@group("redis")
+def redis_group(b: Bench) -> GroupResult:
+    """Lines/s through Redis Streams: xadd ships, xread reads in a group; redis-benchmark XADD the ceiling."""
+    result = GroupResult("redis", baseline="redis-benchmark XADD")
+    if not all(shutil.which(t) for t in ("redis-server", "redis-cli", "redis-benchmark")):
+        result.skipped = (
+            "redis-server, redis-cli or redis-benchmark not installed (apt-get install redis-server)"
+        )
+        return result
+    log = b.settings.cache_dir / "redis-200k.log"
+    sample = SAMPLE_LOG.read_bytes().splitlines(keepends=True)
+    log.write_bytes(b"".join(sample[i % len(sample)] for i in range(_REDIS_LINES)))
+    shim = b.settings.cache_dir / "no-hiredis"
+    (shim / "hiredis").mkdir(parents=True, exist_ok=True)
+    (shim / "hiredis" / "__init__.py").write_text(_NO_HIREDIS)
+    folder = Path(tempfile.mkdtemp(prefix="cobus-bench-redis-"))
+    server, port = _redis_server(folder)
+    try:
+        url = f"redis://127.0.0.1:{port}/0"
+        reason = b.probe("redis", cobus(f"cat {quoted(SAMPLE_LOG)} | xadd {url} probe"))
+        if reason:
+            result.skipped = f"cobus xadd: {reason}"
+            return result
+        _redis_timings(b, result, log, port, shim)
+        _redis_cpu(result, log, port, server.pid)
+    finally:
+        server.terminate()
+        server.wait()
+        shutil.rmtree(folder, ignore_errors=True)
+    return result
+
+
+def _redis_timings(b: Bench, result: GroupResult, log: Path, port: int, shim: Path) -> None:
+    url = f"redis://127.0.0.1:{port}/0"
+    variants = {"": (), ", no hiredis": ("env", f"PYTHONPATH={shim}")}
+    timings: dict[str, Timing] = {}
+    ceiling: list[float] = []
+    line = log.read_bytes().split(b"\n", 1)[0].decode()
+    empty = b.settings.cache_dir / "empty.log"
+    empty.touch()
+    start = Command("cobus startup (xadd, empty file)", cobus(f"cat {quoted(empty)} | xadd {url} none"))
+    timings[start.name] = Timing(start, b.output_path("redis", start.name))
+    for r in range(b.settings.repeats):
+        ceiling.append(_redis_benchmark_seconds(port, line))
+        _record(timings[start.name], run_child(start.argv, timings[start.name].output))
+        for suffix, prefix in variants.items():
+            stream = f"logs{r}{suffix.replace(' ', '').replace(',', '-')}"
+            ship = cobus(f"cat {quoted(log)} | xadd {url} {stream}")
+            eat = cobus(f"xread --from-start {url} {stream} --group g | head {_REDIS_LINES} | print")
+            for name, argv in ((f"cobus xadd{suffix}", ship), (f"cobus xread --group{suffix}", eat)):
+                t = timings.setdefault(name, Timing(Command(name, argv), b.output_path("redis", name)))
+                _record(t, run_child((*prefix, *argv), t.output))
+            _redis_cli(port, "DEL", stream)
+        say(
+            f"  round {r + 1}/{b.settings.repeats}: ceiling {_REDIS_LINES / ceiling[-1]:,.0f}/s, "
+            + ", ".join(f"{n} {t.seconds[-1]:.2f}s" for n, t in timings.items() if not t.failure)
+        )
+    base = statistics.median(ceiling)
+    result.rows = [Row("redis", result.baseline, base, "s", None, 1.0)]
+    result.rows += rows_for("redis", list(timings.values()), "")
+    result.rows[1:] = [
+        Row(r.group, r.name, r.value, r.unit, r.rss_mb, r.value / base) for r in result.rows[1:]
+    ]
+    result.notes += failure_notes(list(timings.values()))
+    startup = timings[start.name].median
+    for row in result.rows:
+        if row.name != start.name:
+            steady = _REDIS_LINES / (row.value - startup) if row.name.startswith("cobus") else None
+            rest = f" ({steady:,.0f} once started)" if steady else ""
+            result.notes.append(f"{row.name}: {_REDIS_LINES / row.value:,.0f} lines/s{rest}")
+    for name in ("cobus xadd", "cobus xread --group"):
+        t = timings[name]
+        if t.failure:
+            continue
+        rate = _REDIS_LINES / t.median
+        result.checks.append(Check(f"{name} at least 100k lines/s", rate >= 100_000, f"{rate:,.0f} lines/s"))
+    for name in ("cobus xread --group", "cobus xread --group, no hiredis"):
+        t = timings[name]
+        if not t.failure:
+            same = filecmp.cmp(t.output, log, shallow=False)
+            result.checks.append(Check(f"{name}: every line, in order", same, str(t.output)))
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a running process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _redis_cpu(result: GroupResult, log: Path, port: int, server_pid: int) -> None:
+    """CPU seconds of cobus and of redis-server, one run each way: the figures on an idle machine.
+
+    On a busy machine the wall-clock figures say more about the neighbours than
+    about cobus; the CPU each side spends does not change with the load, and
+    with a core each, lines/s is about 200k / the larger of the two.
+    """
+    url = f"redis://127.0.0.1:{port}/0"
+    ship = cobus(f"cat {quoted(log)} | xadd {url} cpu")
+    eat = cobus(f"xread --from-start {url} cpu --group cpu | head {_REDIS_LINES} | print")
+    for name, argv in (("xadd", ship), ("xread --group", eat)):
+        before = _cpu_seconds(server_pid)
+        with open(os.devnull, "wb") as out:
+            child = subprocess.Popen(argv, stdout=out, stderr=subprocess.DEVNULL, cwd=ROOT)
+            _, _, usage = os.wait4(child.pid, 0)
+        mine, theirs = usage.ru_utime + usage.ru_stime, _cpu_seconds(server_pid) - before
+        rate = _REDIS_LINES / max(mine, theirs)
+        result.notes.append(
+            f"CPU for {_REDIS_LINES:,} lines, cobus {name}: {mine:.2f} s (start-up included), "
+            f"redis-server {theirs:.2f} s: about {rate:,.0f} lines/s with a core each"
+        )
+
+
 # --------------------------------------------------------------------------
 # reporting
 

@@ -13,6 +13,7 @@ from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..broker import redact
 from ..context import RunContext
 from ..core import Target, broadcast, fan_in
 from ..progress import Meter, StageStats
@@ -87,7 +88,7 @@ def _wire(
                 given[node.id] = target
             built = _call(node, target, ctx)
             if ctx.stats is not None:
-                stats = StageStats(node.text)
+                stats = StageStats(redact(node.text))
                 consumers = graph.consumers(node.id)
                 if node.spec.role == "source":
                     stats.feeds = metered.get(consumers[0].id) if consumers else None

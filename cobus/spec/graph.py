@@ -195,6 +195,8 @@ class GraphBuilder:
             out = None
         elif spec.produces == SAME:
             out = kind or ANY
+        elif spec.produces_if is not None:
+            out = spec.produces_if(params)
         else:
             out = spec.produces
         if with_branches and st.branches:
