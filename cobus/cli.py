@@ -35,9 +35,6 @@ if TYPE_CHECKING:  # rich is imported when there is something to draw, not at st
 
 __all__ = ["main"]
 
-#: Sources that never end by themselves.
-_LIVE_SOURCES = frozenset({"follow", "listen", "xread"})
-
 EXIT_INTERNAL = 70
 EXIT_SIGINT = 130
 EXIT_SIGTERM = 143
@@ -225,7 +222,7 @@ def run(pipeline: tuple[str, ...], quiet: bool, stats: bool, debug: bool) -> Non
         # Without a terminal on stderr, notices are plain lines and rich is not loaded.
         terminal = _stderr_is_terminal()
         console = _stderr() if terminal or stats else None
-        live_source = any(n.spec.name in _LIVE_SOURCES for n in graph.sources)
+        live_source = any(n.spec.live for n in graph.sources)
         ctx = RunContext(
             stdout=binary_stdout(),
             console=console if terminal and not quiet else None,

@@ -297,6 +297,7 @@ def _check_threaded(params: dict[str, Any]) -> None:
 
 @stage(
     "threaded",
+    boundary="thread",
     check=_check_threaded,
     examples=(
         "cat access-log | threaded [grep -i python] | print",
@@ -335,6 +336,7 @@ def _pool(
 
 @stage(
     "subprocess",
+    boundary="child process",
     examples=(
         "cat access-log | subprocess [grep -i python] | print",
         'xml allroutes.xml | records bus | subprocess [where route=22 | where direction="North Bound"'
@@ -366,6 +368,7 @@ def _check_parallel(params: dict[str, Any]) -> None:
 
 @stage(
     "parallel",
+    boundary="worker processes",
     check=_check_parallel,
     examples=(
         'cat big.log | parallel 2 [grep -i "timeout|refused"] | count',

@@ -1,8 +1,10 @@
-"""Record conditions (``FIELD OP VALUE``): parsing and compiling them into predicates.
+"""Record conditions (``FIELD OP VALUE``): parsed once into a small tree, compiled into predicates.
 
-Shared by the ``where`` stage and the fused ``xml | records | where`` (which
-tests conditions before it builds a record); stages never import each other,
-so this lives outside them. The semantics:
+:meth:`AllOf.parse` turns the words into an :class:`AllOf` of
+:class:`Condition` leaves (:func:`parse_conditions`); the ``where`` stage compiles it, the fused
+``xml | records | where`` tests it before it builds a record, and the planner
+and ``explain`` read its fields from it (stages never import each other, so
+this lives outside them). The semantics:
 
 - ``=`` ``!=`` ``<`` ``<=`` ``>`` ``>=`` compare numerically when both the
   field and VALUE are numbers (an int or float, or text that reads as one),
@@ -19,12 +21,63 @@ from __future__ import annotations
 
 import operator
 import re
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
-__all__ = ["Condition", "Predicate", "compile_conditions", "parse_conditions"]
+__all__ = ["AllOf", "Condition", "Predicate", "compile_conditions", "parse_conditions"]
 
-Condition = tuple[str, str, str]
+
+class Condition(NamedTuple):
+    """One test, ``FIELD OP VALUE`` (``==`` already read as ``=``)."""
+
+    field: str
+    op: str
+    value: str
+
+    def __str__(self) -> str:
+        value = self.value
+        if not value or any(c.isspace() for c in value) or '"' in value:
+            value = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return f"{self.field}{self.op}{value}"
+
+
+@dataclass(frozen=True)
+class AllOf:
+    """Conditions that must all hold: the tree every user of conditions shares.
+
+    Iterating gives the :class:`Condition` leaves in the order written.
+    """
+
+    terms: tuple[Condition, ...]
+
+    @classmethod
+    def parse(cls, words: Sequence[str]) -> AllOf:
+        """The tree of a stage's words (see :func:`parse_conditions`); ValueError when not conditions."""
+        return cls(tuple(parse_conditions(words)))
+
+    def __iter__(self) -> Iterator[Condition]:
+        return iter(self.terms)
+
+    def __len__(self) -> int:
+        return len(self.terms)
+
+    def __and__(self, other: AllOf) -> AllOf:
+        return AllOf(self.terms + other.terms)
+
+    @property
+    def fields(self) -> frozenset[str]:
+        """The fields the conditions read."""
+        return frozenset(c.field for c in self.terms)
+
+    def compile(self) -> Predicate:
+        """One predicate that holds when every condition does."""
+        return compile_conditions(self.terms)
+
+    def __str__(self) -> str:
+        return " ".join(map(str, self.terms))
+
+
 Predicate = Callable[[dict[str, Any]], bool]
 
 _OPS = r"!=|<=|>=|!~|==|=|<|>|~"
@@ -67,7 +120,7 @@ def parse_conditions(words: Sequence[str]) -> list[Condition]:
             i += 1
         op = "=" if op == "==" else op
         _refuse_odd(field, op, value)
-        out.append((field, op, value))
+        out.append(Condition(field, op, value))
     if not out:
         raise ValueError("where needs at least one condition, e.g. route=22")
     return out
@@ -166,7 +219,7 @@ def _condition(field: str, op: str, value: str) -> Predicate:
     return holds
 
 
-def compile_conditions(conditions: Sequence[Condition]) -> Predicate:
+def compile_conditions(conditions: Sequence[tuple[str, str, str]]) -> Predicate:
     """One predicate that holds when every condition does."""
     tests = [_condition(*c) for c in conditions]
     if len(tests) == 1:

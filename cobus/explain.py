@@ -1,7 +1,8 @@
 """Rich renderings of the registry and of a wired graph (``stages``, ``explain``).
 
-Everything shown is read from the registry and the validated graph, so the
-help can never disagree with what runs.
+Everything shown is read from the registry and the planned graph (the
+planner's fusions, and the record fields each stage reads), so the help can
+never disagree with what runs. No stage is named here.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from rich.text import Text
 from rich.tree import Tree
 
 from .broker import redact
+from .core import RECORDS
 from .errors import SpecError
 from .registry import Registry, StageSpec
 from .spec.graph import Graph, Node
@@ -22,7 +24,6 @@ from .spec.graph import Graph, Node
 __all__ = ["graph_tree", "stage_help", "stages_table"]
 
 _ROLE_STYLE = {"source": "green", "filter": "cyan", "sink": "magenta"}
-_BOUNDARY = {"threaded": "thread", "subprocess": "child process", "parallel": "worker processes"}
 
 
 def stages_table(reg: Registry) -> Table:
@@ -101,7 +102,16 @@ def _label(node: Node) -> Text:
         text.append(f"   [{node.label}]", style="yellow")
     if node.fused:
         text.append(f"   fused: {node.fused}", style="bold yellow")
+    if node.reads is not None:
+        text.append(f"   reads {_fields(node.reads)}", style="dim")
+    if node.output_kind == RECORDS:
+        needs = "all fields" if node.needs is None else _fields(node.needs)
+        text.append(f"   read after it: {needs}", style="dim")
     return text
+
+
+def _fields(fields: frozenset[str]) -> str:
+    return ", ".join(sorted(fields)) if fields else "no fields"
 
 
 def _grow(tree: Tree, graph: Graph, node: Node, shown: set[int]) -> None:
@@ -111,7 +121,7 @@ def _grow(tree: Tree, graph: Graph, node: Node, shown: set[int]) -> None:
         return
     shown.add(node.id)
     for i, sub in enumerate(node.branches, 1):
-        boundary = _BOUNDARY.get(node.spec.name, "branch")
+        boundary = node.spec.boundary or "branch"
         sub_tree = branch.add(Text(f"[{boundary} {i}]", style="bold blue"))
         for head in (n for n in sub.nodes if not n.inputs):
             _grow(sub_tree, sub, head, set())

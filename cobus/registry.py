@@ -25,6 +25,9 @@ from typing import Any, Literal
 
 from .errors import SpecError
 
+if typing.TYPE_CHECKING:
+    from .steps import Absorber, Reads, Step
+
 __all__ = [
     "ANY",
     "Arg",
@@ -183,6 +186,21 @@ class StageSpec:
     wants_ctx: bool = False
     branches: str | None = None
     branch_rules: Branches | None = None
+    #: A source that runs until stopped (follow, listen): the run shows it live.
+    live: bool = False
+    #: The stage whose ``[ branches ]`` each get every item (the builder wires
+    #: them as fan-out and fan-in, not as a stage with a branch argument).
+    fans_out: bool = False
+    #: The sink put at the end of a pipeline that does not end in one.
+    default_sink: bool = False
+    #: What runs a ``[ branch ]`` of this stage, as ``explain`` names it ("thread").
+    boundary: str = ""
+    #: Planner metadata (:mod:`cobus.steps`): this stage as a step for the
+    #: stage before it, the steps it can take over from the stage after it,
+    #: and the record fields it reads (None: undeclared, read as all).
+    step: Callable[[dict[str, Any]], Step | None] | None = None
+    absorbs: tuple[tuple[str, Absorber], ...] = ()
+    reads: Reads | None = None
 
     def takes(self, params: dict[str, Any]) -> str:
         """The kind of data this stage takes, given its parameters."""
@@ -398,6 +416,13 @@ def stage(
     consumes_if: Callable[[dict[str, Any]], str] | None = None,
     produces_if: Callable[[dict[str, Any]], str] | None = None,
     into: Registry | None = None,
+    live: bool = False,
+    fans_out: bool = False,
+    default_sink: bool = False,
+    boundary: str = "",
+    step: Callable[[dict[str, Any]], Step | None] | None = None,
+    absorbs: dict[str, Absorber] | None = None,
+    reads: Reads | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register a stage factory under ``name``; its docstring is its help."""
 
@@ -421,6 +446,13 @@ def stage(
                 wants_ctx=wants_ctx,
                 branches=branches,
                 branch_rules=rules,
+                live=live,
+                fans_out=fans_out,
+                default_sink=default_sink,
+                boundary=boundary,
+                step=step,
+                absorbs=tuple((absorbs or {}).items()),
+                reads=reads,
             )
         )
         return factory

@@ -34,6 +34,7 @@ def _write_batches(out: IO[bytes], flush: bool) -> Target:
 @stage(
     "print",
     role="sink",
+    default_sink=True,
     examples=("cat access-log | grep python | print", "xml feed.xml | records bus | print"),
 )
 @coroutine

@@ -11,7 +11,7 @@ is reported at the end and the others are read all the same.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Generator, Iterator, Mapping
 from typing import Annotated, Any
 
 from ..context import RunContext
@@ -19,15 +19,32 @@ from ..core import LINES, Done, Target
 from ..errors import SourceError
 from ..inputs import line_blocks, open_input, read_blocks
 from ..kernel import ReadWait, Sleep
-from ..registry import Arg, fusion, registry, stage
+from ..registry import Arg, stage
+from ..steps import PARSE_XML, Call, Fused, Step
 
 __all__ = ["cat"]
+
+
+def _absorb_xml(args: Mapping[str, Any], step: Step) -> Fused | None:
+    # The parser must see each file's bytes exactly: the newline cat gives a
+    # last line that lacks one is a stray byte in a UTF-16 document.
+    if step.call is None:
+        return None
+    params = {"files": args["files"], "parser": step.call}
+    return Fused(
+        _cat_into_parser, params, "the files' bytes go to the parser exactly as they are (no newline added)"
+    )
+
+
+def _cat_into_parser(target: Target, *, files: list[str], parser: Call, ctx: RunContext) -> Iterator[object]:
+    return _cat(parser(target, ctx), files, ctx, exact=True)
 
 
 @stage(
     "cat",
     role="source",
     produces=LINES,
+    absorbs={PARSE_XML: _absorb_xml},
     examples=(
         "cat access-log | grep python | print",
         "cat access-log.gz old.log.bz2 | count",
@@ -42,26 +59,6 @@ def cat(
 ) -> Iterator[object]:
     """Read files in order (.gz/.bz2/.xz transparently; - is stdin) as lines."""
     return _cat(target, files, ctx)
-
-
-@fusion("cat", "xml")
-def _fuse_xml(
-    cat_params: dict[str, Any], xml_params: dict[str, Any]
-) -> tuple[Callable[..., Any], dict[str, Any], str]:
-    # The parser must see each file's bytes exactly: the newline cat gives a
-    # last line that lacks one is a stray byte in a UTF-16 document.
-    return _cat_into_xml, {"files": cat_params["files"], "xml": xml_params}, _EXACT_NOTE
-
-
-_EXACT_NOTE = "the files' bytes go to the parser exactly as they are (no newline added)"
-
-
-def _cat_into_xml(
-    target: Target, *, files: list[str], xml: dict[str, Any], ctx: RunContext
-) -> Iterator[object]:
-    spec = registry.lookup("xml", source=False)
-    parser = spec.factory(target, **xml, **({"ctx": ctx} if spec.wants_ctx else {}))
-    return _cat(parser, files, ctx, exact=True)
 
 
 def _cat(target: Target, files: list[str], ctx: RunContext, *, exact: bool = False) -> Iterator[object]:

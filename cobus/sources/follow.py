@@ -446,6 +446,7 @@ def _check(params: dict[str, Any]) -> None:
 @stage(
     "follow",
     role="source",
+    live=True,
     produces=LINES,
     check=_check,
     examples=(

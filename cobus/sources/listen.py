@@ -10,7 +10,7 @@ different clients are never mixed. A line longer than ``--max-line`` is cut
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Protocol
 from urllib.parse import urlsplit
 
@@ -19,6 +19,7 @@ from ..core import LINES, Done, Target
 from ..errors import SourceError
 from ..kernel import GetTid, KillTask, NewTask, ReadWait, TaskGen
 from ..registry import Arg, Opt, ParamError, stage
+from ..steps import PARSE_XML, Fused, Step
 from ._framing import BadClient, Framing, make_framer
 
 __all__ = ["Outlet", "Stream", "listen", "parse_address", "peer_name", "serve"]
@@ -129,11 +130,20 @@ def _check(params: dict[str, Any]) -> None:
         raise ParamError("max_line", "--max-line must be at least 1 byte")
 
 
+def _absorb_xml(args: Mapping[str, Any], step: Step) -> Fused:
+    # listen | xml parses each connection on its own (imported only when planned).
+    from .netxml import absorb_xml
+
+    return absorb_xml(args, step)
+
+
 @stage(
     "listen",
     role="source",
     produces=LINES,
     check=_check,
+    live=True,
+    absorbs={PARSE_XML: _absorb_xml},
     examples=(
         "listen tcp://127.0.0.1:5140 | grep ERROR | print",
         "listen --max-line 65536 tcp://:5140 | write -a net.log",

@@ -18,20 +18,20 @@ either ends the run, naming the client.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..context import RunContext
 from ..core import Target
 from ..errors import SourceError
 from ..kernel import TaskGen
-from ..registry import fusion
+from ..steps import Fused, Step
 from ..xmlrecords import STREAM
 from ._framing import BadClient, Framing, make_framer
 from .listen import MAX_LINE, Outlet, parse_address, serve
 from .xml import Documents
 
-__all__ = ["listen_xml"]
+__all__ = ["absorb_xml", "listen_xml"]
 
 
 class _Switch:
@@ -120,15 +120,11 @@ def listen_xml(
     return serve(target, address, host, port, outlet, open_stream)
 
 
-@fusion("listen", "xml")
-def _fuse(
-    listen_params: dict[str, Any], xml_params: dict[str, Any]
-) -> tuple[Callable[..., Any], dict[str, Any], str] | None:
-    if "path" in xml_params:  # the xml source cannot follow listen; be safe
-        return None
+def absorb_xml(listen_args: Mapping[str, Any], step: Step) -> Fused:
+    """The plan of ``listen | xml`` (``listen`` declares it takes over XML parsing)."""
     params = {
-        **listen_params,
-        "recover": bool(xml_params.get("recover")),
-        "allow_entities": bool(xml_params.get("allow_entities")),
+        **listen_args,
+        "recover": bool(step.args.get("recover")),
+        "allow_entities": bool(step.args.get("allow_entities")),
     }
-    return listen_xml, params, "each connection parsed as its own stream of XML documents (expat)"
+    return Fused(listen_xml, params, "each connection parsed as its own stream of XML documents (expat)")

@@ -477,6 +477,7 @@ def _check(params: dict[str, Any]) -> None:
 @stage(
     "xread",
     role="source",
+    live=True,
     produces=LINES,
     produces_if=lambda params: RECORDS if params.get("records") else LINES,
     check=_check,

@@ -17,21 +17,24 @@ sax drivers (``_xmlparsers``) emit exactly the same events. ``xml FILE |
 records TAG`` (lxml, the default there) is fused into one lxml loop that
 builds records directly, and ``where`` stages right after it are fused too:
 their conditions are tested on the element before a record is built
-(``explain`` shows it). The record rule is in :mod:`cobus.xmlrecords`.
+(``explain`` shows it). The source declares what it can take over (the
+steps of :mod:`cobus.steps`, never other stages' names); the planner
+decides. The record rule is in :mod:`cobus.xmlrecords`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Annotated, Any, Literal
 
-from ..conditions import parse_conditions
+from ..conditions import AllOf
 from ..context import RunContext
 from ..core import EVENTS, LINES, Done, Target, coroutine
 from ..errors import SourceError
 from ..inputs import open_input, read_blocks
 from ..kernel import ReadWait
-from ..registry import Arg, Opt, ParamError, fusion, stage
+from ..registry import Arg, Opt, ParamError, stage
+from ..steps import FILTER_RECORDS, MAKE_RECORDS, PARSE_XML, Fused, Step
 from ..xmlrecords import ABORT
 from ._xmlbase import Driver, XmlProblem
 
@@ -287,11 +290,42 @@ def _parser_of(params: dict[str, Any]) -> str:
     return str(params.get("parser") or DEFAULT_PARSER)
 
 
+def _absorb_records(args: Mapping[str, Any], step: Step) -> Fused | None:
+    # Only the source form, and only when lxml may run it: the loop is lxml's.
+    if "tag" in args or args.get("recover") or args.get("parser") not in (None, "lxml"):
+        return None
+    if args.get("allow_entities"):
+        # Entities: the event drivers, one of which hands documents libxml2
+        # gets wrong to expat (see _xmllxml.LxmlDriver), build the records.
+        return None
+    params = {"path": args["path"], "tag": step.args["tag"], "allow_entities": False}
+    return Fused(xml_records, params, _note(params))
+
+
+def _absorb_filter(args: Mapping[str, Any], step: Step) -> Fused | None:
+    # Only once the records are made here: then conditions are tested on
+    # the element, before a record is built (the same records pass).
+    if "tag" not in args:
+        return None
+    where: AllOf | None = args.get("where")
+    conditions: AllOf = step.args["conditions"]
+    params = {**args, "where": where & conditions if where is not None else conditions}
+    return Fused(xml_records, params, _note(params))
+
+
+def _note(params: Mapping[str, Any]) -> str:
+    note = f"lxml pull parser, tag filter {params['tag']!r}: records built in one loop"
+    if params.get("where"):
+        note += f"; where {params['where']} tested before a record is built"
+    return note
+
+
 @stage(
     "xml",
     role="source",
     produces=EVENTS,
     check=_check_source,
+    absorbs={MAKE_RECORDS: _absorb_records, FILTER_RECORDS: _absorb_filter},
     examples=(
         "xml allroutes.xml | records bus | where route=22 | csv id,route,direction",
         "xml --parser sax feed.xml.gz | records bus | count",
@@ -381,12 +415,12 @@ def xml_records(
     path: str,
     tag: str,
     allow_entities: bool = False,
-    where: list[str] | None = None,
+    where: AllOf | None = None,
     ctx: RunContext,
 ) -> Iterator[object]:
     """``xml FILE | records TAG [| where ...]`` fused into lxml's tag-filtered pull parser."""
     name = "<stdin>" if path == "-" else path
-    conditions = parse_conditions(where) if where else []
+    conditions = where.terms if where is not None else ()
 
     def new_driver() -> Driver:
         from ._xmlparsers import make_record_driver
@@ -396,45 +430,11 @@ def xml_records(
     return _read(target, path, name, new_driver, multi=False, recover=False, hold=False, ctx=ctx)
 
 
-@fusion("xml", "records")
-def _fuse_records(
-    xml_params: dict[str, Any], records_params: dict[str, Any]
-) -> tuple[Callable[..., Any], dict[str, Any], str] | None:
-    # Only the source form, and only when lxml may run it: the loop is lxml's.
-    if "path" not in xml_params or xml_params.get("recover"):
-        return None
-    if xml_params.get("parser") not in (None, "lxml"):
-        return None
-    if xml_params.get("allow_entities"):
-        # Entities: the event drivers, one of which hands documents libxml2
-        # gets wrong to expat (see _xmllxml.LxmlDriver), build the records.
-        return None
-    tag = records_params["tag"]
-    params = {
-        "path": xml_params["path"],
-        "tag": tag,
-        "allow_entities": bool(xml_params.get("allow_entities")),
-    }
-    return xml_records, params, _note(params)
-
-
-@fusion("xml", "where")
-def _fuse_where(
-    xml_params: dict[str, Any], where_params: dict[str, Any]
-) -> tuple[Callable[..., Any], dict[str, Any], str] | None:
-    # Only after xml | records has been fused: then conditions are tested
-    # on the element, before a record is built (same records pass).
-    if "tag" not in xml_params:
-        return None
-    params = {**xml_params, "where": [*(xml_params.get("where") or []), *where_params["conditions"]]}
-    return xml_records, params, _note(params)
-
-
-def _note(params: dict[str, Any]) -> str:
-    note = f"lxml pull parser, tag filter {params['tag']!r}: records built in one loop"
-    if params.get("where"):
-        note += f"; where {' '.join(params['where'])} tested before a record is built"
-    return note
+def _stream_step(params: Mapping[str, Any]) -> Step:
+    return Step(
+        PARSE_XML,
+        {"recover": bool(params.get("recover")), "allow_entities": bool(params.get("allow_entities"))},
+    )
 
 
 @stage(
@@ -442,6 +442,7 @@ def _note(params: dict[str, Any]) -> str:
     role="filter",
     consumes=LINES,
     produces=EVENTS,
+    step=_stream_step,
     examples=(
         "follow feed.xml | xml | records bus | where route=22 | print",
         "listen tcp://127.0.0.1:6000 | xml --recover | records bus | jsonl",

@@ -1,22 +1,21 @@
 """The pipeline language: inline text and TOML files -> one validated graph.
 
-``load`` is parse + validate (what ``cobus check`` and ``explain`` run);
-:func:`cobus.spec.build.build` is the build step that opens and starts things.
+``load`` is parse + validate + plan (what ``cobus check`` and ``explain``
+run; the planner, :mod:`cobus.spec.plan`, records fusions and the fields
+each stage reads on the nodes); :func:`cobus.spec.build.build` is the build
+step that opens and starts things.
 """
 
 from __future__ import annotations
-
-import dataclasses
-from collections.abc import Callable
-from typing import Any
 
 from ..errors import SpecError
 from ..registry import Registry, registry
 from .graph import Graph, GraphBuilder, Node, lower_text
 from .parse import MAX_STAGES, parse
+from .plan import plan
 from .toml import lower_toml
 
-__all__ = ["Graph", "Node", "fuse", "is_pipeline_file", "load", "load_branch"]
+__all__ = ["Graph", "Node", "is_pipeline_file", "load", "load_branch", "plan"]
 
 
 def is_pipeline_file(arg: str) -> bool:
@@ -40,7 +39,7 @@ def load(arg: str, reg: Registry | None = None) -> Graph:
             raise SpecError(f"too many stages: a pipeline holds at most {MAX_STAGES}", where=arg)
     else:
         graph = lower_text(parse(arg), reg)
-    return fuse(graph, reg)
+    return plan(graph)
 
 
 def _size(graph: Graph) -> int:
@@ -53,45 +52,4 @@ def load_branch(text: str, kind: str, reg: Registry | None = None) -> Graph:
     reg = (reg or registry).load()
     builder = GraphBuilder(reg)
     tails = builder.lower(parse(text), [], fed=kind)
-    return fuse(Graph(builder.nodes, outputs=tails, input_kind=kind, text=text), reg)
-
-
-def fuse(graph: Graph, reg: Registry) -> Graph:
-    """Apply registered fusions to pairs ``a | b`` where b is a's only consumer."""
-    for node in graph.nodes:
-        for sub in node.branches:
-            fuse(sub, reg)
-    changed = True
-    while changed:
-        changed = False
-        for a in graph.nodes:
-            consumers = graph.consumers(a.id)
-            if len(consumers) != 1 or a.id in graph.outputs:
-                continue
-            b = consumers[0]
-            rule = reg.fusions.get((a.spec.name, b.spec.name))
-            if rule is None or len(b.inputs) != 1 or b.branches or a.branches:
-                continue
-            fused = rule(a.params, b.params)
-            if fused is None:
-                continue
-            factory, params, note = fused
-            _replace(graph, a, b, factory, params, note)
-            changed = True
-            break
-    return graph
-
-
-def _replace(
-    graph: Graph, a: Node, b: Node, factory: Callable[..., Any], params: dict[str, Any], note: str
-) -> None:
-    a.spec = dataclasses.replace(a.spec, factory=factory, produces=b.spec.produces, role=a.spec.role)
-    a.params = params
-    a.text = f"{a.text} | {b.text}"
-    a.fused = note
-    a.output_kind = b.output_kind
-    a.label = a.label or b.label
-    graph.nodes.remove(b)
-    for n in graph.nodes:
-        n.inputs = [a.id if i == b.id else i for i in n.inputs]
-    graph.outputs = [a.id if i == b.id else i for i in graph.outputs]
+    return plan(Graph(builder.nodes, outputs=tails, input_kind=kind, text=text))

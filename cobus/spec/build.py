@@ -49,14 +49,14 @@ class Built:
 
 
 def _call(node: Node, target: Target | None, ctx: RunContext) -> Any:
-    kwargs = dict(node.params)
+    kwargs = dict(node.arguments)
     if node.spec.wants_ctx:
         kwargs["ctx"] = ctx
     if node.spec.branches is not None:
         kwargs[node.spec.branches] = [Branch(g, g.text, ctx) for g in node.branches]
     if node.is_sink and not node.branches:
-        return node.spec.factory(**kwargs)
-    return node.spec.factory(target, **kwargs)
+        return node.factory(**kwargs)
+    return node.factory(target, **kwargs)
 
 
 def _wire(

@@ -4,20 +4,25 @@ Inline text and TOML files both end here. :func:`lower` walks a parsed
 :class:`~cobus.spec.parse.Pipeline`, looks every stage up in the registry,
 binds its words to typed parameters, checks that the kind of data arriving
 (lines, records, events) is what the stage takes, and adds nodes to a
-:class:`GraphBuilder`. ``broadcast [a] [b]`` becomes a node with one consumer
-per branch; branches that do not end in a sink flow into the next stage
-(fan-in). A pipeline whose end is not a sink gets an implicit ``print``.
-Nothing is opened or started here: ``cobus check`` and ``explain`` stop here.
+:class:`GraphBuilder`. The fan-out stage (``broadcast [a] [b]``, marked
+``fans_out`` in the registry) becomes a node with one consumer per branch;
+branches that do not end in a sink flow into the next stage (fan-in). A
+pipeline whose end is not a sink gets the registry's default sink
+(``print``), marked implicit. No stage is named here. Nothing is opened or
+started: ``cobus check`` and ``explain`` stop here, after the planner
+(:mod:`cobus.spec.plan`) has recorded its choices on the nodes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..core import RECORDS
 from ..errors import SpecError
 from ..registry import ANY, SAME, Registry, StageSpec, Word
+from ..steps import Fused
 from .parse import Pipeline, Stage
 
 __all__ = ["Graph", "GraphBuilder", "Node", "lower_text"]
@@ -38,12 +43,33 @@ class Node:
     input_kind: str = ANY
     output_kind: str | None = None
     implicit: bool = False
-    #: Set when the builder fused this node with the next (explain shows it).
-    fused: str = ""
+    #: The planner's choice for this node: the stages it took over and how
+    #: it runs them (None: the stage runs as written).
+    plan: Fused | None = None
+    #: Record fields this stage reads, as it declares them (None: all, or undeclared).
+    reads: frozenset[str] | None = None
+    #: For a node that makes records: the fields the stages after it read
+    #: (None: all of them, or not known). Set by the planner.
+    needs: frozenset[str] | None = None
 
     @property
     def is_sink(self) -> bool:
         return self.output_kind is None
+
+    @property
+    def fused(self) -> str:
+        """What the planner's fusion gained, as ``explain`` says it ("" when none)."""
+        return self.plan.note if self.plan is not None else ""
+
+    @property
+    def factory(self) -> Callable[..., Any]:
+        """What the build calls: the planned factory, else the stage's own."""
+        return self.plan.factory if self.plan is not None else self.spec.factory
+
+    @property
+    def arguments(self) -> Mapping[str, Any]:
+        """The keyword arguments for :attr:`factory` (the stage's parameters unless planned)."""
+        return self.plan.params if self.plan is not None else self.params
 
 
 @dataclass
@@ -115,20 +141,28 @@ class GraphBuilder:
                     pipeline.text,
                     st.name,
                 )
-            if st.name.text == "broadcast":
-                current, kind = self._broadcast(st, current, kind, fed if i == 0 else None)
+            if self._is_fan_out(st):
+                current, kind = self._fan_out(st, current, kind, fed if i == 0 else None)
                 continue
             node = self._node(st, current, kind, source=not current and fed is None)
             current = [] if node.is_sink else [node.id]
             kind = node.output_kind
         return current
 
-    def _broadcast(
+    def _is_fan_out(self, st: Stage) -> bool:
+        """True for the fan-out stage (looked up as a filter: it may also start a pipeline)."""
+        try:
+            return self.registry.lookup(st.name.text, source=False).fans_out
+        except SpecError:  # unknown, or a source: _node says so where it belongs
+            return False
+
+    def _fan_out(
         self, st: Stage, current: list[int], kind: str | None, fed: str | None
     ) -> tuple[list[int], str | None]:
         if st.words or not st.branches:
+            name = st.name.text
             raise self._error(
-                SpecError("broadcast takes only [ branches ]: broadcast [grep a] [grep b]"),
+                SpecError(f"{name} takes only [ branches ]: {name} [grep a] [grep b]"),
                 st.text,
                 st.words[0] if st.words else st.name,
             )
@@ -145,7 +179,7 @@ class GraphBuilder:
         if len(kinds) > 1:
             raise self._error(
                 SpecError(
-                    "the branches of broadcast send different kinds of data"
+                    f"the branches of {st.name.text} send different kinds of data"
                     f" ({', '.join(sorted(map(str, kinds)))}) into one stage"
                 ),
                 st.text,
@@ -230,10 +264,10 @@ class GraphBuilder:
         node.output_kind = out
         return node
 
-    def finish(self, tails: list[int], *, implicit_sink: str = "print") -> Graph:
-        """Close the graph: outputs that go nowhere end in an implicit ``print``."""
+    def finish(self, tails: list[int]) -> Graph:
+        """Close the graph: outputs that go nowhere end in the implicit default sink."""
         if tails:
-            spec = self.registry.lookup(implicit_sink, source=False)
+            spec = self._default_sink()
             kinds = {self.node(t).output_kind for t in tails}
             self.nodes.append(
                 Node(
@@ -241,7 +275,7 @@ class GraphBuilder:
                     spec=spec,
                     params=spec.bind(()),
                     inputs=list(tails),
-                    text=implicit_sink,
+                    text=spec.name,
                     input_kind=(kinds.pop() if len(kinds) == 1 else None) or ANY,
                     implicit=True,
                 )
@@ -249,6 +283,12 @@ class GraphBuilder:
         if not any(n.spec.role == "source" for n in self.nodes):
             raise SpecError("the pipeline has no source", where=self.where)
         return Graph(self.nodes)
+
+    def _default_sink(self) -> StageSpec:
+        sinks = [s for s in self.registry.all() if s.default_sink]
+        if len(sinks) != 1:
+            raise SpecError(f"the registry must mark one default sink, not {len(sinks)}")
+        return sinks[0]
 
 
 def lower_text(pipeline: Pipeline, registry: Registry) -> Graph:

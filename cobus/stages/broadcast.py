@@ -17,6 +17,7 @@ __all__ = ["broadcast"]
 
 @stage(
     "broadcast",
+    fans_out=True,
     examples=(
         "cat access-log | broadcast [grep python | print] [grep ply | write ply.log] [grep swig | count]",
         "cat access-log | broadcast [grep python] [grep ply] | print",

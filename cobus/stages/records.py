@@ -5,15 +5,18 @@ stripped, repeated children as lists, a childless element's own text under
 its own name) lives in :mod:`cobus.xmlrecords`, shared with the fused
 ``xml FILE | records TAG`` that lxml runs in C. Records are sent one list per
 batch of events; an element's events are dropped as soon as its record is
-made, so memory does not grow with the document.
+made, so memory does not grow with the document. As a planner step it is
+"make records of TAG", which an XML source may take over (:mod:`cobus.steps`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from ..core import EVENTS, RECORDS, Target, coroutine
 from ..registry import Arg, ParamError, stage
+from ..steps import MAKE_RECORDS, Step
 from ..xmlrecords import RecordBuilder
 
 __all__ = ["records"]
@@ -26,11 +29,16 @@ def _check(params: dict[str, Any]) -> None:
         raise ParamError("tag", f"not an element name: {tag!r} (use name or {{uri}}name)")
 
 
+def _step(params: Mapping[str, Any]) -> Step:
+    return Step(MAKE_RECORDS, {"tag": params["tag"]})
+
+
 @stage(
     "records",
     consumes=EVENTS,
     produces=RECORDS,
     check=_check,
+    step=_step,
     examples=(
         "xml allroutes.xml | records bus | where route=22 | csv id,route,direction",
         "xml feed.xml | records {http://www.w3.org/2005/Atom}entry | jsonl",

@@ -1,26 +1,31 @@
 """``where FIELD OP VALUE ...``: keep the records whose fields pass every condition.
 
-Conditions are parsed once into small closures (:mod:`cobus.conditions`,
-where the semantics are spelled out), so a batch is filtered by one list
-comprehension. Numbers compare as numbers when both sides are numbers, a
-missing field never matches, a list field matches when any item does.
+Conditions are parsed into the tree of :mod:`cobus.conditions` (where the
+semantics are spelled out) and compiled into small closures, so a batch is
+filtered by one list comprehension. Numbers compare as numbers when both
+sides are numbers, a missing field never matches, a list field matches when
+any item does. The registration tells the planner what ``where`` is (a
+record filter a source may test before it builds records) and which fields
+it reads; it names no other stage.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Annotated, Any
 
-from ..conditions import compile_conditions, parse_conditions
+from ..conditions import AllOf
 from ..core import RECORDS, Target, coroutine
 from ..registry import Arg, ParamError, stage
+from ..steps import FILTER_RECORDS, Step
 
 __all__ = ["where"]
 
 
 def _check(params: dict[str, Any]) -> None:
     try:
-        conditions = parse_conditions(params["conditions"])
+        conditions = AllOf.parse(params["conditions"])
     except ValueError as exc:
         raise ParamError("conditions", str(exc)) from None
     for field, op, value in conditions:
@@ -31,11 +36,21 @@ def _check(params: dict[str, Any]) -> None:
                 raise ParamError("conditions", f"bad regular expression for {field}: {exc.msg}") from None
 
 
+def _step(params: Mapping[str, Any]) -> Step:
+    return Step(FILTER_RECORDS, {"conditions": AllOf.parse(params["conditions"])})
+
+
+def _reads(params: Mapping[str, Any]) -> frozenset[str]:
+    return AllOf.parse(params["conditions"]).fields
+
+
 @stage(
     "where",
     consumes=RECORDS,
     produces=RECORDS,
     check=_check,
+    step=_step,
+    reads=_reads,
     examples=(
         'xml allroutes.xml | records bus | where route=22 direction="North Bound" | csv id,route',
         "xml allroutes.xml | records bus | where latitude>41.9 | count",
@@ -60,7 +75,7 @@ def where(
     any of its items does; != and !~ are the negation of = and ~.
     Quote a value with spaces: direction="North Bound".
     """
-    keep = compile_conditions(parse_conditions(conditions))
+    keep = AllOf.parse(conditions).compile()
     send = target.send
     try:
         while True:

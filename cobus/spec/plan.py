@@ -1,0 +1,120 @@
+"""The planner: every rewrite of a validated graph, after validation and before build.
+
+It reads only what stages declare in the registry (:mod:`cobus.steps`) and
+names no stage. It records its choices on the nodes; a :class:`StageSpec` is
+never changed. Two passes, branches first:
+
+- **fusion**: where ``a | b`` is a chain (b is a's only consumer and a is
+  b's only input), b is described as a step (``step``), and a declares it
+  can take that step over (``absorbs``), the absorber may return a
+  :class:`~cobus.steps.Fused` plan; b leaves the graph and a runs the plan.
+  Repeated until nothing more fuses (``xml F | records T | where C``: the
+  records first, then the filter);
+- **projection**: for each node that makes records, the fields the stages
+  after it read (each declares ``reads``; a filter that passes records on
+  adds what is read after it). An undeclared reader, a ``[ branch ]`` or
+  the end of a branch graph means all fields. Today ``explain`` shows it;
+  the records engine (issue 10) will read ``Node.needs`` to parse less.
+
+Discussion: one consumer, one input. A fused node runs b inside a, so b's
+output must be a's only output and a must be all of b's input: a fan-out, a
+fan-in or a branch edge keeps the two apart. A branch graph's outputs leave
+it, so the node feeding them does not fuse with what follows the branch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from ..core import RECORDS
+from ..steps import Call, Fused
+from .graph import Graph, Node
+
+__all__ = ["plan"]
+
+
+def plan(graph: Graph) -> Graph:
+    """Fuse and project ``graph`` (and its branches) in place; return it."""
+    for node in graph.nodes:
+        for sub in node.branches:
+            plan(sub)
+    while _fuse_one(graph):
+        pass
+    _project(graph)
+    return graph
+
+
+def _fuse_one(graph: Graph) -> bool:
+    """Fuse the first chain that a stage can take over; False when none is left."""
+    for a in graph.nodes:
+        b = _chained(graph, a)
+        if b is None:
+            continue
+        fused = _absorb(a, b)
+        if fused is not None:
+            _merge(graph, a, b, fused)
+            return True
+    return False
+
+
+def _chained(graph: Graph, a: Node) -> Node | None:
+    """a's only consumer when it has a as its only input, else None."""
+    if a.branches or a.id in graph.outputs:
+        return None
+    consumers = graph.consumers(a.id)
+    if len(consumers) != 1:
+        return None
+    b = consumers[0]
+    return b if len(b.inputs) == 1 and not b.branches else None
+
+
+def _absorb(a: Node, b: Node) -> Fused | None:
+    """a's plan with b taken over, if b is a step a declares it can absorb."""
+    if b.spec.step is None or not a.spec.absorbs:
+        return None
+    step = b.spec.step(b.params)
+    if step is None:
+        return None
+    absorber = dict(a.spec.absorbs).get(step.op)
+    if absorber is None:
+        return None
+    step = dataclasses.replace(step, call=Call(b.factory, b.arguments, b.spec.wants_ctx))
+    return absorber(a.arguments, step)
+
+
+def _merge(graph: Graph, a: Node, b: Node, fused: Fused) -> None:
+    """Record the plan on a and take b out of the graph (its consumers now read a)."""
+    before = a.plan.absorbed if a.plan is not None else ()
+    a.plan = dataclasses.replace(fused, absorbed=(*before, *fused.absorbed, b.text))
+    a.text = f"{a.text} | {b.text}"
+    a.output_kind = b.output_kind
+    a.label = a.label or b.label
+    graph.nodes.remove(b)
+    for n in graph.nodes:
+        n.inputs = [a.id if i == b.id else i for i in n.inputs]
+    graph.outputs = [a.id if i == b.id else i for i in graph.outputs]
+
+
+def _project(graph: Graph) -> None:
+    """Set ``reads`` on declared readers, ``needs`` on record makers (sinks first)."""
+    for node in reversed(graph.nodes):
+        declared = node.spec.reads
+        node.reads = declared(node.params) if declared is not None and node.plan is None else None
+        if node.output_kind == RECORDS:
+            node.needs = _needed(graph, node)
+
+
+def _needed(graph: Graph, node: Node) -> frozenset[str] | None:
+    """The fields read after ``node`` (None: all of them)."""
+    if node.id in graph.outputs:  # read outside this graph
+        return None
+    needed: set[str] = set()
+    for consumer in graph.consumers(node.id):
+        if consumer.reads is None or consumer.branches:
+            return None
+        needed |= consumer.reads
+        if consumer.output_kind == RECORDS:  # passed on unchanged: what is read later counts
+            if consumer.needs is None:
+                return None
+            needed |= consumer.needs
+    return frozenset(needed)

@@ -1,0 +1,79 @@
+"""The planner's vocabulary: what a stage does, said without naming any stage.
+
+A stage declares in its registration (:func:`cobus.registry.stage`) what it
+is as a *step* (``step=``: its parameters -> a :class:`Step`), which steps it
+can take over from the stage right after it (``absorbs=``: step op -> an
+:data:`Absorber`) and which record fields it reads (``reads=``). The planner
+(:mod:`cobus.spec.plan`) matches them up and records the chosen
+:class:`Fused` plan on the graph node. The ops below are the shared words;
+a stage module imports them from here, never another stage's module.
+Nothing here imports a stage, the registry or the spec.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["FILTER_RECORDS", "MAKE_RECORDS", "PARSE_XML", "Absorber", "Call", "Fused", "Reads", "Step"]
+
+#: ``xml`` as a stage: parse arriving bytes as XML events. Args: ``recover``,
+#: ``allow_entities``; ``call`` runs the parser in front of a target.
+PARSE_XML = "parse xml"
+#: ``records TAG``: make a record of each TAG element. Args: ``tag``.
+MAKE_RECORDS = "make records"
+#: ``where``: keep the records that pass a condition tree. Args: ``conditions``
+#: (a :class:`cobus.conditions.AllOf`).
+FILTER_RECORDS = "filter records"
+
+
+@dataclass(frozen=True)
+class Call:
+    """A bound stage, callable later in front of a target (``call(target, ctx)``).
+
+    An absorbing stage that keeps the absorbed one as it is (``cat`` feeding
+    the XML parser its exact bytes) builds it through this, so it never has
+    to look the other stage up by name.
+    """
+
+    factory: Callable[..., Any]
+    params: Mapping[str, Any]
+    wants_ctx: bool
+
+    def __call__(self, target: Any, ctx: Any) -> Any:
+        extra = {"ctx": ctx} if self.wants_ctx else {}
+        return self.factory(target, **self.params, **extra)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One stage described for the stage before it: an op from this module and its args."""
+
+    op: str
+    args: Mapping[str, Any] = field(default_factory=dict)
+    #: The stage itself, bound (filled in by the planner).
+    call: Call | None = None
+
+
+@dataclass(frozen=True)
+class Fused:
+    """A plan the planner recorded on a node: run ``factory(target, **params)`` instead.
+
+    ``note`` says what was gained (``explain`` shows it); ``absorbed`` is
+    the text of every stage taken over, in order.
+    """
+
+    factory: Callable[..., Any]
+    params: Mapping[str, Any]
+    note: str
+    absorbed: tuple[str, ...] = ()
+
+
+#: ``absorb(own_arguments, step)`` -> the fused plan, or None when these
+#: parameters cannot be fused (output must never change). ``own_arguments``
+#: are the stage's parameters, or those of the plan it already has.
+Absorber = Callable[[Mapping[str, Any], Step], "Fused | None"]
+
+#: ``reads(params)`` -> the record fields a stage reads, or None for all of them.
+Reads = Callable[[Mapping[str, Any]], "frozenset[str] | None"]
