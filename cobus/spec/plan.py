@@ -16,6 +16,10 @@ never changed. Two passes, branches first:
   the end of a branch graph means all fields. Today ``explain`` shows it;
   the records engine (issue 10) will read ``Node.needs`` to parse less.
 
+Partial aggregation (issue 10) is meant to be a third pass of the same
+shape: an aggregate declares a step, a stage with a worker ``boundary``
+declares it can take it over as partials to merge; this module decides.
+
 Discussion: one consumer, one input. A fused node runs b inside a, so b's
 output must be a's only output and a must be all of b's input: a fan-out, a
 fan-in or a branch edge keeps the two apart. A branch graph's outputs leave
