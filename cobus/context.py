@@ -55,6 +55,8 @@ class RunContext:
     #: With ``--stats``: one entry per stage, filled while the pipeline runs.
     stats: list[StageStats] | None = None
     stopwatch: Stopwatch = field(default_factory=Stopwatch)
+    #: Non-empty batches that reached a sink (or grep -q's match): 0 means exit status 1.
+    selected: int = 0
 
     def track(self, path: str, total: int | None) -> Tracker:
         """A progress tracker for one input file of ``total`` bytes.

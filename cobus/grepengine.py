@@ -1,0 +1,224 @@
+"""The scan engine behind ``grep`` and ``cobus grep``: which lines of a block match.
+
+A :class:`Searcher` is compiled once from grep's patterns and options and then
+asked, block after block, for the spans of the selected lines
+(:meth:`Searcher.lines`) and, for ``-o`` and colour, for the matches inside
+one line (:meth:`Searcher.matches`). Two engines give the same answers:
+Hyperscan when it is importable (set ``COBUS_NO_HYPERSCAN=1`` to refuse it),
+and Python's ``re`` over decoded text, which is always there.
+
+Discussion: Hyperscan's part. One ``scan`` of a whole block runs every pattern
+at once in linear time and calls back with the end of each match. The
+expressions are built (see :mod:`cobus.grepsyntax`) so that no match crosses a
+newline, so a match end names its line. Where the expression is only an
+approximation (``-w``, back-references, ``\\<``), the named lines are
+candidates and the exact Python pattern confirms each one alone; lines that
+Hyperscan does not name are never looked at by Python. A block that is not
+valid UTF-8 (Hyperscan's UTF-8 mode needs valid input) is searched by the
+fallback, so invalid bytes still pass through, matched as grep would.
+
+Discussion: the fallback. The block is decoded with ``surrogateescape`` (which
+encodes back to the very same bytes). An ASCII block is searched whole with
+one ``re`` pass, offsets being the same in bytes and characters; any other
+block is searched line by line. Python's backtracking can take exponential
+time on a pattern such as ``(a+)+$``: Hyperscan never does, which is why it
+serves every pattern it can.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .grepsyntax import PatternError, Translation, translate
+
+__all__ = ["PatternError", "Searcher", "hyperscan_module"]
+
+Span = tuple[int, int]
+
+
+def hyperscan_module() -> Any:
+    """The hyperscan module, or None when it is missing or refused (COBUS_NO_HYPERSCAN=1)."""
+    if os.environ.get("COBUS_NO_HYPERSCAN", "") not in ("", "0"):
+        return None
+    try:
+        import hyperscan
+    except ImportError:
+        return None
+    return hyperscan
+
+
+@dataclass(frozen=True)
+class _Options:
+    dialect: str
+    ignore_case: bool
+    word: bool
+    line: bool
+
+
+class Searcher:
+    """grep's patterns, compiled once for both engines.
+
+    ``dialect`` is G, E, F or P; ``word`` and ``line`` are ``-w`` and ``-x``.
+    Raises :class:`PatternError` for a pattern that does not compile.
+    """
+
+    def __init__(
+        self,
+        patterns: Sequence[str],
+        *,
+        dialect: str = "G",
+        ignore_case: bool = False,
+        word: bool = False,
+        line: bool = False,
+    ) -> None:
+        self.options = _Options(dialect, ignore_case, word, line)
+        translations: list[Translation] = []
+        groups = 0
+        for pattern in patterns:
+            t = translate(pattern, dialect, group_base=groups)
+            groups += t.groups
+            translations.append(t)
+        self.regex = self._python(translations)
+        self._search = self.regex.search
+        self._hs, self.exact = self._hyperscan(translations)
+
+    @property
+    def engine(self) -> str:
+        """Which engine scans blocks: 'hyperscan' or 're'."""
+        return "re" if self._hs is None else "hyperscan"
+
+    # -- compiling
+
+    def _python(self, translations: list[Translation]) -> re.Pattern[str]:
+        o = self.options
+        if not translations:  # no pattern at all (an empty -f file) matches nothing
+            return re.compile("(?!)")
+        source = "|".join(f"(?:{t.python})" for t in translations)
+        if o.line:
+            source = f"^(?:{source})$"
+        elif o.word:
+            source = f"(?<!\\w)(?:{source})(?!\\w)"
+        flags = re.MULTILINE | (re.IGNORECASE if o.ignore_case else 0)
+        try:
+            return re.compile(source, flags)
+        except re.error as exc:  # what grepsyntax let through (-P aside) always compiles
+            raise PatternError(exc.msg, exc.pos or 0) from None
+
+    def _hyperscan(self, translations: list[Translation]) -> tuple[Any, bool]:
+        hs = hyperscan_module()
+        if hs is None or not translations or any(t.hyperscan is None for t in translations):
+            return None, False
+        o = self.options
+        base = hs.HS_FLAG_MULTILINE | hs.HS_FLAG_UTF8 | hs.HS_FLAG_UCP
+        if o.ignore_case:
+            base |= hs.HS_FLAG_CASELESS
+        expressions, flags = [], []
+        for t in translations:
+            assert t.hyperscan is not None
+            expression = f"^(?:{t.hyperscan})$" if o.line else t.hyperscan
+            expressions.append(expression.encode("utf-8"))
+            flags.append(base | (hs.HS_FLAG_PREFILTER if t.prefilter else 0))
+        db = hs.Database(mode=hs.HS_MODE_BLOCK)
+        try:
+            db.compile(expressions=expressions, ids=list(range(len(expressions))), flags=flags)
+        except hs.error:  # a pattern that can match the empty line, or one too big
+            return None, False
+        exact = all(t.exact for t in translations) and not o.word
+        return db, exact
+
+    # -- searching
+
+    def lines(self, block: bytes) -> list[Span]:
+        """(start, end) of each selected line of ``block``, its newline included."""
+        if self._hs is not None and (block.isascii() or _valid_utf8(block)):
+            return self._hs_lines(block)
+        if block.isascii():
+            return self._ascii_lines(block)
+        return self._each_line(block)
+
+    def _hs_lines(self, block: bytes) -> list[Span]:
+        ends: list[int] = []
+        add = ends.append
+        self._hs.scan(block, match_event_handler=lambda _id, _start, end, _flags, _ctx: add(end))
+        spans: list[Span] = []
+        if not ends:
+            return spans
+        find, rfind = block.find, block.rfind
+        size = len(block)
+        exact, search = self.exact, self._search
+        done = -1
+        for end in ends:
+            if end <= done:
+                continue
+            # A match never holds a newline, so a byte before its end that is one
+            # means an empty match (``^$``) at the start of the line after it.
+            probe = end - 1 if end and block[end - 1] != 10 else end
+            if probe >= size:
+                continue
+            start = rfind(b"\n", 0, probe) + 1
+            newline = find(b"\n", probe)
+            done = size if newline < 0 else newline + 1
+            if exact or search(block[start : done if newline < 0 else newline].decode()) is not None:
+                spans.append((start, done))
+        return spans
+
+    def _ascii_lines(self, block: bytes) -> list[Span]:
+        text = block.decode("ascii")
+        search = self._search
+        find, rfind = text.find, text.rfind
+        size = len(text)
+        spans: list[Span] = []
+        pos = 0
+        while pos < size:
+            m = search(text, pos)
+            if m is None:
+                break
+            hit = m.start()
+            if hit >= size:  # an empty match after the last newline: no line there
+                break
+            start = rfind("\n", 0, hit) + 1
+            newline = find("\n", hit)
+            content_end = size if newline < 0 else newline
+            end = size if newline < 0 else newline + 1
+            # A match that runs past its line counts only if the line matches alone.
+            if m.end() <= content_end or search(text, start, content_end) is not None:
+                spans.append((start, end))
+            pos = end
+        return spans
+
+    def _each_line(self, block: bytes) -> list[Span]:
+        search = self._search
+        spans: list[Span] = []
+        start = 0
+        for line in block.split(b"\n"):
+            stop = start + len(line)
+            if stop == len(block) and not line:
+                break
+            if search(line.decode("utf-8", "surrogateescape")) is not None:
+                spans.append((start, min(stop + 1, len(block))))
+            start = stop + 1
+        return spans
+
+    def matches(self, line: bytes) -> list[Span]:
+        """Byte spans of the non-empty matches in one line (without its newline), as ``-o`` prints them."""
+        text = line.decode("utf-8", "surrogateescape")
+        found = [m.span() for m in self.regex.finditer(text) if m.end() > m.start()]
+        if not found or text.isascii():
+            return found
+        return [(_width(text[:s]), _width(text[:e])) for s, e in found]
+
+
+def _valid_utf8(block: bytes) -> bool:
+    try:
+        block.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _width(text: str) -> int:
+    return len(text.encode("utf-8", "surrogateescape"))
