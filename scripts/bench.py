@@ -628,10 +628,10 @@ def _rss_scaling(b: Bench, parsers: Sequence[str], result: GroupResult) -> None:
 
 _SLOW_RX = '"timeout|refused"'
 _THREAD_VARIANTS = {
-    "inline": "cat {f} | grep -i {rx} | count",
-    "threaded": "cat {f} | threaded [grep -i {rx}] | count",
-    "subprocess": "cat {f} | subprocess [grep -i {rx}] | count",
-    "parallel 2": "cat {f} | parallel 2 [grep -i {rx}] | count",
+    "inline": "cat {f} | grep -i -E {rx} | count",
+    "threaded": "cat {f} | threaded [grep -i -E {rx}] | count",
+    "subprocess": "cat {f} | subprocess [grep -i -E {rx}] | count",
+    "parallel 2": "cat {f} | parallel 2 [grep -i -E {rx}] | count",
 }
 
 

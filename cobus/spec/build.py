@@ -55,6 +55,8 @@ def _call(node: Node, target: Target | None, ctx: RunContext) -> Any:
         kwargs[node.spec.branches] = [Branch(g, g.text, ctx) for g in node.branches]
     if node.is_sink and not node.branches:
         return _counted(node.spec.factory(**kwargs), ctx)
+    if node.is_sink:  # branches ending in sinks, perhaps in another process: count what goes in
+        return _counted(node.spec.factory(target, **kwargs), ctx)
     return node.spec.factory(target, **kwargs)
 
 

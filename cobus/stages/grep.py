@@ -58,7 +58,7 @@ def searcher_for(params: dict[str, Any]) -> Searcher:
 
 def _check(params: dict[str, Any]) -> None:
     if params.get("pattern") is None and not params.get("regexp") and not params.get("file"):
-        raise ParamError("pattern", "needs a PATTERN (or -e PATTERN, or -f FILE)")
+        raise ParamError("pattern", "needs PATTERN (or -e PATTERN, or -f FILE)")
     try:
         searcher_for(params)
     except PatternError as exc:
@@ -104,7 +104,7 @@ def grep(
     context: Annotated[int, Opt("-C", "also NUM lines around each match", metavar="NUM")] = 0,
     quiet: Annotated[bool, Opt("-q", "pass nothing on; stop at the first match")] = False,
     color: Annotated[Literal["auto", "always", "never"], Opt("", "highlight matches: auto (on a terminal), always, never", metavar="WHEN")] = "never",
-    ctx: RunContext,
+    ctx: RunContext | None = None,
 ) -> Target:
     """Keep the lines matching a pattern, with GNU grep's syntax and flags (-v: the others).
 
@@ -127,7 +127,7 @@ def grep(
         max_count=max_count,
         before=before_context or context,
         after=after_context or context,
-        color=color == "always" or (color == "auto" and ctx.live and ctx.stdout.isatty()),
+        color=color == "always" or (color == "auto" and ctx is not None and ctx.live and ctx.stdout.isatty()),
     )
     selection = Selection(searcher_for(params), fmt)
     emit = not (count or quiet)
@@ -140,7 +140,8 @@ def grep(
                 continue
             out = selection.feed(block, emit=emit)
             if quiet and selection.selected:
-                ctx.selected += 1
+                if ctx is not None:
+                    ctx.selected += 1
                 raise Done
             if out:
                 send(out)
