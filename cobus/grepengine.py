@@ -82,6 +82,7 @@ class Searcher:
             t = translate(pattern, dialect, group_base=groups)
             groups += t.groups
             translations.append(t)
+        self.bytewise = False
         self.regex = self._python(translations)
         self._search = self.regex.search
         self._hs, self.exact = self._hyperscan(translations)
@@ -113,13 +114,21 @@ class Searcher:
         if hs is None or not translations or any(t.hyperscan is None for t in translations):
             return None, False
         o = self.options
-        base = hs.HS_FLAG_MULTILINE | hs.HS_FLAG_UTF8 | hs.HS_FLAG_UCP
+        # Bytes mean what characters mean for these patterns: no UTF-8 mode, no validation.
+        self.bytewise = all(t.bytewise for t in translations) and not (o.ignore_case or o.word)
+        base = hs.HS_FLAG_MULTILINE
+        if not self.bytewise:
+            base |= hs.HS_FLAG_UTF8 | hs.HS_FLAG_UCP
         if o.ignore_case:
             base |= hs.HS_FLAG_CASELESS
         expressions, flags = [], []
         for t in translations:
             assert t.hyperscan is not None
-            expression = f"^(?:{t.hyperscan})$" if o.line else t.hyperscan
+            expression = t.hyperscan
+            if o.line:
+                expression = f"^(?:{expression})$"
+            elif o.word:  # grep -w, exactly: an occurrence with no word character either side
+                expression = f"(?:^|[^\\w\\n])(?:{expression})(?:[^\\w\\n]|$)"
             expressions.append(expression.encode("utf-8"))
             flags.append(base | (hs.HS_FLAG_PREFILTER if t.prefilter else 0))
         db = hs.Database(mode=hs.HS_MODE_BLOCK)
@@ -127,14 +136,13 @@ class Searcher:
             db.compile(expressions=expressions, ids=list(range(len(expressions))), flags=flags)
         except hs.error:  # a pattern that can match the empty line, or one too big
             return None, False
-        exact = all(t.exact for t in translations) and not o.word
-        return db, exact
+        return db, all(t.exact for t in translations)
 
     # -- searching
 
     def lines(self, block: bytes) -> list[Span]:
         """(start, end) of each selected line of ``block``, its newline included."""
-        if self._hs is not None and (block.isascii() or _valid_utf8(block)):
+        if self._hs is not None and (self.bytewise or block.isascii() or _valid_utf8(block)):
             return self._hs_lines(block)
         if block.isascii():
             return self._ascii_lines(block)

@@ -36,6 +36,8 @@ __all__ = ["PatternError", "Translation", "translate"]
 
 #: A character grep's ``.`` matches: anything on the line but an invalid byte.
 _PY_ANY = "[^\\n\\udc80-\\udcff]"
+#: Classes whose members go beyond ASCII in a UTF-8 locale.
+_UNICODE_CLASSES = ("alpha", "alnum", "upper", "lower", "space", "print", "graph")
 _CLASSES = frozenset(
     "alpha digit alnum upper lower space blank punct print graph cntrl xdigit".split()
 )
@@ -70,7 +72,10 @@ class Translation:
     ``hyperscan`` is None where Hyperscan cannot serve the pattern at all;
     ``exact`` says whether its matches are exactly the pattern's, and
     ``prefilter`` whether it needs Hyperscan's prefilter mode (back-references).
-    ``groups`` counts the capturing groups of ``python``.
+    ``groups`` counts the capturing groups of ``python``. ``bytewise`` says
+    that the Hyperscan expression means the same on bytes as on characters
+    (ASCII literals, digits ...): it can then scan without UTF-8 mode, which
+    needs no validation of the block and runs faster.
     """
 
     python: str
@@ -78,6 +83,7 @@ class Translation:
     exact: bool
     prefilter: bool = False
     groups: int = 0
+    bytewise: bool = False
 
 
 def translate(pattern: str, dialect: str = "G", group_base: int = 0) -> Translation:
@@ -94,7 +100,8 @@ def translate(pattern: str, dialect: str = "G", group_base: int = 0) -> Translat
     '[[:digit:]]+'
     """
     if dialect == "F":
-        return Translation(re.escape(pattern), _hs_literal(pattern), exact=_hs_literal(pattern) is not None)
+        hs = _hs_literal(pattern)
+        return Translation(re.escape(pattern), hs, exact=hs is not None, bytewise=pattern.isascii())
     if dialect == "P":
         try:
             compiled = re.compile(pattern)
@@ -104,7 +111,12 @@ def translate(pattern: str, dialect: str = "G", group_base: int = 0) -> Translat
     parser = _Parser(pattern, extended=dialect == "E", group_base=group_base)
     py, hs = parser.parse()
     return Translation(
-        py, hs if parser.hs_ok else None, exact=parser.exact, prefilter=parser.backrefs, groups=parser.groups
+        py,
+        hs if parser.hs_ok else None,
+        exact=parser.exact,
+        prefilter=parser.backrefs,
+        groups=parser.groups,
+        bytewise=parser.bytewise,
     )
 
 
@@ -154,6 +166,7 @@ class _Parser:
         self.groups = 0
         self.closed: set[int] = set()
         self.hs_ok = True
+        self.bytewise = True
         self.exact = True
         self.backrefs = False
 
@@ -278,6 +291,7 @@ class _Parser:
         if c == "$" and (self.ere or self._at_end()):
             return ["$", "$", ""]
         if c == ".":
+            self.bytewise = False
             return [_PY_ANY, ".", ""]
         if c == "[":
             return self.bracket(i)
@@ -286,6 +300,7 @@ class _Parser:
         hs = _hs_char(c)
         if hs is None:
             self.hs_ok = False
+        self.bytewise = self.bytewise and c.isascii()
         return [re.escape(c), hs or "", ""]
 
     def _at_end(self) -> bool:
@@ -317,13 +332,15 @@ class _Parser:
         }
         if c in simple:
             py, hs = simple[c]
+            self.bytewise = self.bytewise and c in "`'"
             return [py, hs, ""]
         if c in "<>":
-            self.exact = False  # Hyperscan has \b but no look-behind
+            self.exact = self.bytewise = False  # Hyperscan has \b but no look-behind
             return ["\\b(?=\\w)" if c == "<" else "\\b(?<=\\w)", "\\b", ""]
         hs_c = _hs_char(c)
         if hs_c is None:
             self.hs_ok = False
+        self.bytewise = self.bytewise and c.isascii()
         return [re.escape(c), hs_c or "", ""]
 
     def bracket(self, at: int) -> list[str]:
@@ -384,6 +401,8 @@ class _Parser:
                     self.hs_ok = False
                 hs_items.append(hs_c or "")
         body = t[at + 1 + negate : self.pos - 1]
+        if negate or not body.isascii() or any(f"[:{n}:]" in body for n in _UNICODE_CLASSES):
+            self.bytewise = False
         if len(body) > 2 and body.startswith(":") and body.endswith(":") and not negate:
             raise self.fail("character class syntax is [[:space:]], not [:space:]", at)
         return [self._py_bracket("".join(chars), complements, negate), self._hs_bracket(hs_items, negate), ""]

@@ -58,6 +58,27 @@ CASES = [
     ["\\<cafe\\>"],
     ["-h", "python"],
     ["-H", "-c", "python"],
+    ["-w", "-F", "c++"],
+    ["-w", "-e", "-foo"],
+    ["-w", "-i", "café"],
+]
+
+#: Bytes that are not text: NUL, invalid UTF-8, CRLF, no final newline.
+RAW = (
+    b"python \x00 nul\n\xff\xfe python invalid\nclean python\r\ncaf\xc3\xa9 \xe9t\xe9 python\n"
+    b"a -foo b\n\xc3\xa9python\xc3\xa9\nlast python"
+)
+
+RAW_CASES = [
+    ["-a", "python"],
+    ["-a", "-v", "clean"],
+    ["-a", "-c", "python"],
+    ["-a", "-n", "-w", "python"],
+    ["-a", "caf."],
+    ["-a", "-o", "-E", "[a-z]+"],
+    ["python"],
+    ["-c", "python"],
+    ["-l", "python"],
 ]
 
 
@@ -88,6 +109,19 @@ def test_cobus_grep_is_gnu_grep(files: list[str], args: list[str], fallback: boo
         expected = _run([GNU, *args], chosen, env)
         got = _run([sys.executable, "-m", "cobus", "grep", *args], chosen, env)
         assert got == expected, (args, chosen)
+
+
+@needs_gnu
+@pytest.mark.parametrize("fallback", [False, True], ids=["hyperscan", "fallback"])
+@pytest.mark.parametrize("args", RAW_CASES, ids=" ".join)
+def test_binary_input_as_gnu_grep(tmp_path: Path, args: list[str], fallback: bool) -> None:
+    raw = tmp_path / "raw.bin"
+    raw.write_bytes(RAW)
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C.UTF-8"}
+    if fallback:
+        env["COBUS_NO_HYPERSCAN"] = "1"
+    expected = _run([GNU, *args], [str(raw)], env)
+    assert _run([sys.executable, "-m", "cobus", "grep", *args], [str(raw)], env) == expected
 
 
 @needs_gnu
