@@ -334,7 +334,9 @@ def worker(args: tuple[str, ...]) -> None:
 @click.option("-r", "--recursive", is_flag=True)
 @click.option("-a", "--text", is_flag=True)
 @click.option("--color", "--colour", type=click.Choice(["auto", "always", "never"]), default="auto")
-def grep(args: tuple[str, ...], regexps: tuple[str, ...], pattern_files: tuple[str, ...], **flags: Any) -> None:
+def grep(
+    args: tuple[str, ...], regexps: tuple[str, ...], pattern_files: tuple[str, ...], **flags: Any
+) -> None:
     """Search FILEs for PATTERN, as GNU grep does: cobus grep [OPTIONS] PATTERN [FILE...]."""
     from .grepcmd import grep_options
     from .stages.grep import patterns_of

@@ -14,8 +14,8 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import IO
+from dataclasses import dataclass, field
+from typing import IO, Any
 
 from .grepengine import PatternError, Searcher
 from .grepoutput import Format, Selection
@@ -32,7 +32,7 @@ class GrepOptions:
     ignore_case: bool = False
     word: bool = False
     line: bool = False
-    fmt: Format = Format()
+    fmt: Format = field(default_factory=Format)
     count: bool = False
     quiet: bool = False
     files_with_matches: bool = False
@@ -183,17 +183,17 @@ def _drop_invalid(text: bytes) -> tuple[bytes, bool]:
     return b"".join(kept), True
 
 
-def grep_options(patterns: list[str], flags: dict[str, object], *, color_tty: bool) -> GrepOptions:
+def grep_options(patterns: list[str], flags: dict[str, Any], *, color_tty: bool) -> GrepOptions:
     """GrepOptions from the command line's flags (names as cli.py spells them)."""
     color = flags["color"] == "always" or (flags["color"] == "auto" and color_tty)
-    context = int(flags["context"] or 0)  # type: ignore[call-overload]
+    context = int(flags["context"] or 0)
     fmt = Format(
         invert=bool(flags["invert_match"]),
         number=bool(flags["line_number"]),
         only=bool(flags["only_matching"]),
-        max_count=flags["max_count"],  # type: ignore[arg-type]
-        before=int(flags["before_context"] or context),  # type: ignore[call-overload]
-        after=int(flags["after_context"] or context),  # type: ignore[call-overload]
+        max_count=flags["max_count"],
+        before=int(flags["before_context"] or context),
+        after=int(flags["after_context"] or context),
         color=color,
     )
     return GrepOptions(
@@ -207,7 +207,7 @@ def grep_options(patterns: list[str], flags: dict[str, object], *, color_tty: bo
         quiet=bool(flags["quiet"]),
         files_with_matches=bool(flags["files_with_matches"]),
         files_without_match=bool(flags["files_without_match"]),
-        with_filename=flags["with_filename"],  # type: ignore[arg-type]
+        with_filename=flags["with_filename"],
         no_messages=bool(flags["no_messages"]),
         recursive=bool(flags["recursive"]),
         text=bool(flags["text"]),

@@ -46,9 +46,11 @@ class Format:
 
     @property
     def per_line(self) -> bool:
-        return bool(
-            self.number or self.only or self.before or self.after or self.color
-        ) or self.max_count is not None or self.label is not None
+        return (
+            bool(self.number or self.only or self.before or self.after or self.color)
+            or self.max_count is not None
+            or self.label is not None
+        )
 
 
 class Selection:

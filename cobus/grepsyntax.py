@@ -39,7 +39,7 @@ _PY_ANY = "[^\\n\\udc80-\\udcff]"
 #: Classes whose members go beyond ASCII in a UTF-8 locale.
 _UNICODE_CLASSES = ("alpha", "alnum", "upper", "lower", "space", "print", "graph")
 _CLASSES = frozenset(
-    "alpha digit alnum upper lower space blank punct print graph cntrl xdigit".split()
+    (*_UNICODE_CLASSES, "digit", "blank", "punct", "cntrl", "xdigit"),
 )
 #: Python fragments for a bracket: (inside a positive class, or a class to negate).
 _PY_CLASS: dict[str, tuple[str, str]] = {
@@ -221,9 +221,7 @@ class _Parser:
         """Apply a repetition at the cursor to the last atom; False if there is none here."""
         t, i = self.text, self.pos
         c = t[i]
-        if self.ere and c in "*+?":
-            spelled, width = c, 1
-        elif not self.ere and c == "*":
+        if (self.ere and c in "*+?") or (not self.ere and c == "*"):
             spelled, width = c, 1
         elif not self.ere and t.startswith(("\\+", "\\?"), i):
             spelled, width = t[i + 1], 2
@@ -297,11 +295,11 @@ class _Parser:
             return self.bracket(i)
         if c == "\\":
             return self.escape(i)
-        hs = _hs_char(c)
-        if hs is None:
+        hs_c = _hs_char(c)
+        if hs_c is None:
             self.hs_ok = False
         self.bytewise = self.bytewise and c.isascii()
-        return [re.escape(c), hs or "", ""]
+        return [re.escape(c), hs_c or "", ""]
 
     def _at_end(self) -> bool:
         rest = self.text[self.pos :]

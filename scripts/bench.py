@@ -501,11 +501,12 @@ def _grep_searches(b: Bench, result: GroupResult, log: Path) -> None:
         result.rows += rows
         result.notes += failure_notes(timings)
         outputs = {t.command.name: t.output for t in timings if not t.failure}
-        for name in outputs:
-            if name != gnu and gnu in outputs and not filecmp.cmp(outputs[gnu], outputs[name], shallow=False):
+        for name, output in outputs.items():
+            if name != gnu and gnu in outputs and not filecmp.cmp(outputs[gnu], output, shallow=False):
                 result.notes.append(f"!!! OUTPUT MISMATCH: {name} differs from {gnu}")
         limit = 1.0 if label == "literal" else 1.5
-        check = check_ratio(rows, f"{label}: cobus within {limit}x of GNU grep", f"{label}: cobus", gnu, limit)
+        text = f"{label}: cobus within {limit}x of GNU grep"
+        check = check_ratio(rows, text, f"{label}: cobus", gnu, limit)
         if check:
             result.checks.append(check)
 
@@ -703,47 +704,7 @@ def threads_group(b: Bench) -> GroupResult:
     ]
     result.checks = [c for c in checks if c]
     identical_outputs(result, timings)
-    if not reason:
-        # The searches of issue 9 run on 1 GB in the full mode (--log-size, if larger, wins).
-        size = b.settings.log_size if b.settings.quick else max(b.settings.log_size, 1 << 30)
-        _grep_searches(b, result, b.log(size))
     return result
-
-
-#: (label, grep's arguments): each is timed as GNU grep, ripgrep and ``cobus run 'cat | grep ARGS | print'``.
-_GREP_SEARCHES = (
-    ("literal", ("python",)),
-    ("-i", ("-i", "python")),
-    ("-v", ("-v", "python")),
-    ("-w", ("-w", "api")),
-    ("-E alternation", ("-E", "timeout|refused|python")),
-    ("-E classes", ("-E", "[0-9]{3} 5[0-9]{2}")),
-)
-
-
-def _grep_searches(b: Bench, result: GroupResult, log: Path) -> None:
-    """The searches of issue 9, each with its ratios to GNU grep and its outputs checked equal."""
-    rg = shutil.which("rg")
-    for label, args in _GREP_SEARCHES:
-        gnu = f"{label}: GNU grep"
-        commands = [Command(gnu, ("grep", *args, str(log)))]
-        if rg:
-            rg_args = [a for a in args if a != "-E"]
-            commands.append(Command(f"{label}: ripgrep", (rg, "--no-line-number", *rg_args, str(log))))
-        words = " ".join(shlex.quote(a) for a in args)
-        commands.append(Command(f"{label}: cobus", cobus(f"cat {quoted(log)} | grep {words} | print")))
-        timings = b.interleave(result, commands)
-        rows = rows_for("grep", timings, gnu)
-        result.rows += rows
-        result.notes += failure_notes(timings)
-        outputs = {t.command.name: t.output for t in timings if not t.failure}
-        for name in outputs:
-            if name != gnu and gnu in outputs and not filecmp.cmp(outputs[gnu], outputs[name], shallow=False):
-                result.notes.append(f"!!! OUTPUT MISMATCH: {name} differs from {gnu}")
-        limit = 1.0 if label == "literal" else 1.5
-        check = check_ratio(rows, f"{label}: cobus within {limit}x of GNU grep", f"{label}: cobus", gnu, limit)
-        if check:
-            result.checks.append(check)
 
 
 # --------------------------------------------------------------------------

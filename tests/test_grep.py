@@ -82,7 +82,9 @@ def test_random_lines_against_gnu_grep(tmp_path: Path) -> None:
     for pattern, args in cases:
         ere = args[0] == "-E"
         assert run_grep(block, pattern, extended=ere) == gnu(block, args, tmp_path), pattern
-        assert run_grep(block, pattern, extended=ere, invert=True) == gnu(block, ["-v", *args], tmp_path), pattern
+        assert run_grep(block, pattern, extended=ere, invert=True) == gnu(block, ["-v", *args], tmp_path), (
+            pattern
+        )
 
 
 def test_empty_output_sends_nothing() -> None:

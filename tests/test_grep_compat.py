@@ -14,7 +14,9 @@ from cobus.grepsyntax import PatternError, translate
 
 ROOT = Path(__file__).resolve().parent.parent
 GNU = "/usr/bin/grep"
-needs_gnu = pytest.mark.skipif(not Path(GNU).exists() or shutil.which("grep") is None, reason="GNU grep absent")
+needs_gnu = pytest.mark.skipif(
+    not Path(GNU).exists() or shutil.which("grep") is None, reason="GNU grep absent"
+)
 
 GENERATED = (
     "café au lait\nCAFÉ NOIR\ncaf ok\ncafé\n"

@@ -62,7 +62,9 @@ def _check(params: dict[str, Any]) -> None:
     try:
         searcher_for(params)
     except PatternError as exc:
-        raise ParamError("pattern", f"bad regular expression: {exc.message} at position {exc.position}") from None
+        raise ParamError(
+            "pattern", f"bad regular expression: {exc.message} at position {exc.position}"
+        ) from None
     except OSError as exc:
         raise ParamError("file", f"{exc.filename}: {exc.strerror}") from None
 
@@ -84,7 +86,9 @@ def _check(params: dict[str, Any]) -> None:
 def grep(
     target: Target,
     *,
-    pattern: Annotated[str | None, Arg("basic regular expression, as GNU grep's (-E, -F, -P: other dialects)")] = None,
+    pattern: Annotated[
+        str | None, Arg("basic regular expression, as GNU grep's (-E, -F, -P: other dialects)")
+    ] = None,
     regexp: Annotated[tuple[str, ...], Opt("-e", "a pattern (repeat for several)", metavar="PATTERN")] = (),
     file: Annotated[tuple[str, ...], Opt("-f", "read patterns from FILE, one a line", metavar="FILE")] = (),
     extended: Annotated[bool, Opt("-E", "extended regular expressions: + ? | ( ) { } are operators")] = False,
@@ -103,7 +107,10 @@ def grep(
     before_context: Annotated[int, Opt("-B", "also NUM lines before each match", metavar="NUM")] = 0,
     context: Annotated[int, Opt("-C", "also NUM lines around each match", metavar="NUM")] = 0,
     quiet: Annotated[bool, Opt("-q", "pass nothing on; stop at the first match")] = False,
-    color: Annotated[Literal["auto", "always", "never"], Opt("", "highlight matches: auto (on a terminal), always, never", metavar="WHEN")] = "never",
+    color: Annotated[
+        Literal["auto", "always", "never"],
+        Opt("", "highlight matches: auto (on a terminal), always, never", metavar="WHEN"),
+    ] = "never",
     ctx: RunContext | None = None,
 ) -> Target:
     """Keep the lines matching a pattern, with GNU grep's syntax and flags (-v: the others).
