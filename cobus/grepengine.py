@@ -170,7 +170,11 @@ class Searcher:
             start = rfind(b"\n", 0, probe) + 1
             newline = find(b"\n", probe)
             done = size if newline < 0 else newline + 1
-            if exact or search(block[start : done if newline < 0 else newline].decode()) is not None:
+            if (
+                exact
+                or search(block[start : done if newline < 0 else newline].decode("utf-8", "surrogateescape"))
+                is not None
+            ):
                 spans.append((start, done))
         return spans
 
