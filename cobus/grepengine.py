@@ -160,7 +160,7 @@ class Searcher:
         exact, search = self.exact, self._search
         done = -1
         for end in ends:
-            if end <= done:
+            if end < done:  # another match on a line already taken
                 continue
             # A match never holds a newline, so a byte before its end that is one
             # means an empty match (``^$``) at the start of the line after it.
@@ -169,13 +169,10 @@ class Searcher:
                 continue
             start = rfind(b"\n", 0, probe) + 1
             newline = find(b"\n", probe)
-            done = size if newline < 0 else newline + 1
-            if (
-                exact
-                or search(block[start : done if newline < 0 else newline].decode("utf-8", "surrogateescape"))
-                is not None
-            ):
-                spans.append((start, done))
+            stop = size if newline < 0 else newline
+            done = stop + 1
+            if exact or search(block[start:stop].decode("utf-8", "surrogateescape")) is not None:
+                spans.append((start, min(done, size)))
         return spans
 
     def _ascii_lines(self, block: bytes) -> list[Span]:

@@ -51,6 +51,7 @@ CASES = [
     ["-E", "(a+)+$"],
     ["-E", "(a)\\1"],
     ["^$"],
+    ["-n", "^$\\|match"],
     ["-q", "python"],
     ["-l", "python"],
     ["-L", "nomatchatall"],
