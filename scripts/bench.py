@@ -479,7 +479,7 @@ _GREP_SEARCHES = (
     ("literal", ("python",)),
     ("-i", ("-i", "python")),
     ("-v", ("-v", "python")),
-    ("-w", ("-w", "api")),
+    ("-w", ("-w", "python")),
     ("-E alternation", ("-E", "timeout|refused|python")),
     ("-E classes", ("-E", "[0-9]{3} 5[0-9]{2}")),
 )
