@@ -8,7 +8,12 @@ Hyperscan when it is importable (set ``COBUS_NO_HYPERSCAN=1`` to refuse it),
 and Python's ``re`` over decoded text, which is always there.
 
 Discussion: Hyperscan's part. One ``scan`` of a whole block runs every pattern
-at once in linear time and calls back with the end of each match. The
+at once in linear time and calls back with the end of each match. On ASCII
+text bytes and characters agree, so a database without UTF-8 mode (cheap to
+build, fast to run, no validation) serves every ASCII block; the UTF-8 one,
+whose Unicode classes take a while to build, is built only when a block of
+other text comes. A ``bytewise`` pattern (ASCII literals, digits ...) needs
+no UTF-8 database at all: the other one serves all its blocks. The
 expressions are built (see :mod:`cobus.grepsyntax`) so that no match crosses a
 newline, so a match end names its line. Where the expression is only an
 approximation (``-w``, back-references, ``\\<``), the named lines are
@@ -38,6 +43,7 @@ from .grepsyntax import PatternError, Translation, translate
 __all__ = ["PatternError", "Searcher", "hyperscan_module"]
 
 Span = tuple[int, int]
+_PENDING = object()
 
 
 def hyperscan_module() -> Any:
@@ -74,6 +80,7 @@ class Searcher:
         ignore_case: bool = False,
         word: bool = False,
         line: bool = False,
+        scan: bool = True,
     ) -> None:
         self.options = _Options(dialect, ignore_case, word, line)
         translations: list[Translation] = []
@@ -82,10 +89,15 @@ class Searcher:
             t = translate(pattern, dialect, group_base=groups)
             groups += t.groups
             translations.append(t)
-        self.bytewise = False
         self.regex = self._python(translations)
         self._search = self.regex.search
-        self._hs, self.exact = self._hyperscan(translations)
+        self._translations = translations
+        self.exact = all(t.exact for t in translations)
+        # On ASCII text, bytes mean what characters mean: a database without UTF-8
+        # mode serves every ASCII block, and every block for a bytewise pattern.
+        self.bytewise = all(t.bytewise for t in translations) and not (ignore_case or word)
+        self._hs = self._hyperscan(translations, utf8=False) if scan else None
+        self._hs_utf8: Any = None if self.bytewise or self._hs is None else _PENDING
 
     @property
     def engine(self) -> str:
@@ -109,15 +121,14 @@ class Searcher:
         except re.error as exc:  # what grepsyntax let through (-P aside) always compiles
             raise PatternError(exc.msg, exc.pos or 0) from None
 
-    def _hyperscan(self, translations: list[Translation]) -> tuple[Any, bool]:
+    def _hyperscan(self, translations: list[Translation], *, utf8: bool) -> Any:
+        """A Hyperscan database for the patterns, in UTF-8 mode or not; None if it cannot be."""
         hs = hyperscan_module()
         if hs is None or not translations or any(t.hyperscan is None for t in translations):
-            return None, False
+            return None
         o = self.options
-        # Bytes mean what characters mean for these patterns: no UTF-8 mode, no validation.
-        self.bytewise = all(t.bytewise for t in translations) and not (o.ignore_case or o.word)
         base = hs.HS_FLAG_MULTILINE
-        if not self.bytewise:
+        if utf8:
             base |= hs.HS_FLAG_UTF8 | hs.HS_FLAG_UCP
         if o.ignore_case:
             base |= hs.HS_FLAG_CASELESS
@@ -135,23 +146,33 @@ class Searcher:
         try:
             db.compile(expressions=expressions, ids=list(range(len(expressions))), flags=flags)
         except hs.error:  # a pattern that can match the empty line, or one too big
-            return None, False
-        return db, all(t.exact for t in translations)
+            return None
+        return db
+
+    def _utf8_db(self) -> Any:
+        """The UTF-8 database, built when the first non-ASCII block comes (UCP classes build slowly)."""
+        if self._hs_utf8 is _PENDING:
+            self._hs_utf8 = self._hyperscan(self._translations, utf8=True)
+        return self._hs_utf8
 
     # -- searching
 
     def lines(self, block: bytes) -> list[Span]:
         """(start, end) of each selected line of ``block``, its newline included."""
-        if self._hs is not None and (self.bytewise or block.isascii() or _valid_utf8(block)):
-            return self._hs_lines(block)
+        if self._hs is not None:
+            if self.bytewise or block.isascii():
+                return self._hs_lines(block, self._hs)
+            db = self._utf8_db() if _valid_utf8(block) else None
+            if db is not None:
+                return self._hs_lines(block, db)
         if block.isascii():
             return self._ascii_lines(block)
         return self._each_line(block)
 
-    def _hs_lines(self, block: bytes) -> list[Span]:
+    def _hs_lines(self, block: bytes, db: Any) -> list[Span]:
         ends: list[int] = []
         add = ends.append
-        self._hs.scan(block, match_event_handler=lambda _id, _start, end, _flags, _ctx: add(end))
+        db.scan(block, match_event_handler=lambda _id, _start, end, _flags, _ctx: add(end))
         spans: list[Span] = []
         if not ends:
             return spans

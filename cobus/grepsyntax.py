@@ -279,7 +279,7 @@ class _Parser:
                 raise self.fail("Unmatched ( or \\(", i)
             self._take_op()
             self.closed.add(number)
-            return [f"({py})", f"(?:{hs})", ""]
+            return [f"({py})", f"({hs})", ""]  # capturing in both: back-references count them
         if self._peek_op() == "{":  # a literal "{" in -E, or "\{" at a BRE's start
             self._take_op()
             return [re.escape("{"), "\\{", ""]

@@ -46,13 +46,15 @@ def patterns_of(pattern: str | None, regexps: Sequence[str], files: Sequence[str
     return [p for pattern_ in given for p in pattern_.split("\n")]
 
 
-def searcher_for(params: dict[str, Any]) -> Searcher:
+def searcher_for(params: dict[str, Any], *, scan: bool = True) -> Searcher:
+    """The stage's Searcher; ``scan=False`` only checks the patterns (no Hyperscan database)."""
     return Searcher(
         patterns_of(params.get("pattern"), params.get("regexp", ()), params.get("file", ())),
         dialect=dialect_of(params),
         ignore_case=bool(params.get("ignore_case")),
         word=bool(params.get("word")),
         line=bool(params.get("line")),
+        scan=scan,
     )
 
 
@@ -60,7 +62,7 @@ def _check(params: dict[str, Any]) -> None:
     if params.get("pattern") is None and not params.get("regexp") and not params.get("file"):
         raise ParamError("pattern", "needs PATTERN (or -e PATTERN, or -f FILE)")
     try:
-        searcher_for(params)
+        searcher_for(params, scan=False)
     except PatternError as exc:
         raise ParamError(
             "pattern", f"bad regular expression: {exc.message} at position {exc.position}"
