@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from .grepengine import PatternError, Searcher
-from .grepoutput import Format, Selection
+from .grepoutput import Format, Selection, file_label
 
 __all__ = ["GrepOptions", "grep_files"]
 
@@ -153,12 +153,12 @@ def _one_file(
             stream.close()
     head = os.fsencode(shown)
     if opts.count:
-        prefix = head + b":" if fmt.label is not None else b""
+        prefix = file_label(head, b":", color=fmt.color) if fmt.label is not None else b""
         out.write(prefix + b"%d\n" % selection.selected)
-    if opts.files_with_matches and selection.selected:
-        out.write(head + b"\n")
-    if opts.files_without_match and not selection.selected:
-        out.write(head + b"\n")
+    if (opts.files_with_matches and selection.selected) or (
+        opts.files_without_match and not selection.selected
+    ):
+        out.write(file_label(head, b"\n", color=fmt.color))
     if hidden:
         out.flush()
         err.write(f"grep: {shown}: binary file matches\n")

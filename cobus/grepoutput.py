@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from .grepengine import Searcher, Span
 
-__all__ = ["Format", "Selection"]
+__all__ = ["Format", "Selection", "file_label"]
 
 #: GNU grep's default GREP_COLORS: matches, file names, line numbers, separators.
 _MATCH, _FILE, _NUMBER, _SEP = b"\x1b[01;31m\x1b[K", b"\x1b[35m\x1b[K", b"\x1b[32m\x1b[K", b"\x1b[36m\x1b[K"
@@ -134,7 +134,7 @@ class Selection:
         fmt = self.fmt
         head = b""
         if fmt.label is not None:
-            head += (_FILE + fmt.label + _END + _SEP + sep + _END) if fmt.color else fmt.label + sep
+            head += file_label(fmt.label, sep, color=fmt.color)
         if fmt.number:
             digits = str(n).encode()
             head += (_NUMBER + digits + _END + _SEP + sep + _END) if fmt.color else digits + sep
@@ -151,6 +151,13 @@ class Selection:
             parts.append(body[pos:])
             body = b"".join(parts)
         return head + body + b"\n"
+
+
+def file_label(name: bytes, sep: bytes, *, color: bool) -> bytes:
+    """A file name and the separator after it (``:``, ``-``, or a newline for -l), coloured as grep does."""
+    if not color:
+        return name + sep
+    return _FILE + name + _END + (sep if sep == b"\n" else _SEP + sep + _END)
 
 
 def _complement(block: bytes, spans: list[Span]) -> list[Span]:

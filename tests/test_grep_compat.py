@@ -64,6 +64,9 @@ CASES = [
     ["-w", "-F", "c++"],
     ["-w", "-e", "-foo"],
     ["-w", "-i", "café"],
+    ["--color=always", "-n", "-i", "python"],
+    ["--color=always", "-c", "python"],
+    ["--color=always", "-C", "1", "-E", "caf.|match"],
 ]
 
 #: Bytes that are not text: NUL, invalid UTF-8, CRLF, no final newline.
@@ -107,7 +110,7 @@ def test_cobus_grep_is_gnu_grep(files: list[str], args: list[str], fallback: boo
     if fallback:
         env["COBUS_NO_HYPERSCAN"] = "1"
     # Several files (FILE: prefixes, per-file counts) for the flags that change what is printed.
-    several = args[0] in ("-c", "-l", "-L", "-n", "-q", "-o", "-h", "-H") or args == ["python"]
+    several = args[0] in ("-c", "-l", "-L", "-n", "-q", "-o", "-h", "-H", "--color=always") or args == ["python"]
     for chosen in ([files[0]], files) if several else ([files[0]],):
         expected = _run([GNU, *args], chosen, env)
         got = _run([sys.executable, "-m", "cobus", "grep", *args], chosen, env)
