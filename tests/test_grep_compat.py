@@ -75,6 +75,9 @@ RAW = (
     b"a -foo b\n\xc3\xa9python\xc3\xa9\nlast python"
 )
 
+#: Flags whose output differs with several files: those cases run on two files too.
+_SEVERAL = ("-c", "-l", "-L", "-n", "-q", "-o", "-h", "-H", "--color=always")
+
 RAW_CASES = [
     ["-a", "python"],
     ["-a", "-v", "clean"],
@@ -110,7 +113,7 @@ def test_cobus_grep_is_gnu_grep(files: list[str], args: list[str], fallback: boo
     if fallback:
         env["COBUS_NO_HYPERSCAN"] = "1"
     # Several files (FILE: prefixes, per-file counts) for the flags that change what is printed.
-    several = args[0] in ("-c", "-l", "-L", "-n", "-q", "-o", "-h", "-H", "--color=always") or args == ["python"]
+    several = args[0] in _SEVERAL or args == ["python"]
     for chosen in ([files[0]], files) if several else ([files[0]],):
         expected = _run([GNU, *args], chosen, env)
         got = _run([sys.executable, "-m", "cobus", "grep", *args], chosen, env)
