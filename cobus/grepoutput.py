@@ -8,8 +8,9 @@ two cannot drift apart. Which lines match is the engine's business
 (:mod:`cobus.grepengine`); nothing here opens files.
 
 Discussion: two paths. Without per-line features (``-n``, context, ``-o``,
-colour, ``-m``, a file-name prefix) the selected lines are cut out of the
-block, or with ``-v`` the block between them is kept, with no Python per line.
+colour, ``-m``) the selected lines are cut out of the block, or with ``-v``
+the block between them is kept, with no Python per line (a file-name prefix
+costs one concatenation per line).
 Otherwise each line goes through a small state machine, as grep's own output
 loop does: a context line is printed once, and ``--`` separates groups that
 are not adjacent.
@@ -49,7 +50,6 @@ class Format:
         return (
             bool(self.number or self.only or self.before or self.after or self.color)
             or self.max_count is not None
-            or self.label is not None
         )
 
 
@@ -89,6 +89,10 @@ class Selection:
         self.selected += found
         if not emit or not found:
             return b""
+        if fmt.label is not None:  # several files: each line after its file's name
+            head = file_label(fmt.label, b":", color=False)
+            chosen = _complement(block, spans) if fmt.invert else spans
+            return b"".join([head + block[s:e] for s, e in chosen])
         if fmt.invert:
             return _gaps(block, spans)
         return b"".join([block[s:e] for s, e in spans])
