@@ -3,7 +3,8 @@
 This is the only module that imports click and the only place that exits.
 stdout carries data; messages go to one rich Console on stderr (coloured on a
 terminal, plain when piped). Exit codes: 0 ok, 1 a run-time error
-(:class:`~cobus.errors.CobusError`), 2 bad pipeline text or usage, 70 a bug,
+(:class:`~cobus.errors.CobusError`) or, as grep, a run where nothing reached
+a sink, 2 bad pipeline text or usage, 70 a bug,
 130 Ctrl-C, 143 SIGTERM. A closed stdout (``| head``) ends the run quietly.
 """
 
@@ -338,24 +339,8 @@ def grep(
     args: tuple[str, ...], regexps: tuple[str, ...], pattern_files: tuple[str, ...], **flags: Any
 ) -> None:
     """Search FILEs for PATTERN, as GNU grep does: cobus grep [OPTIONS] PATTERN [FILE...]."""
-    from .grepcmd import grep_options
-    from .stages.grep import patterns_of
-
-    words = list(args)
-    if not regexps and not pattern_files:
-        if not words:
-            click.echo("Usage: cobus grep [OPTIONS] PATTERN [FILE]...", err=True)
-            sys.exit(2)
-        pattern: str | None = words.pop(0)
-    else:
-        pattern = None
-    try:
-        patterns = patterns_of(pattern, regexps, pattern_files)
-    except OSError as exc:
-        click.echo(f"grep: {exc.filename}: {exc.strerror}", err=True)
-        sys.exit(2)
-    opts = grep_options(patterns, flags, color_tty=sys.stdout.isatty())
-    from .grepcmd import grep_files
+    from .grepcmd import grep_command
 
     with _guard(False):
-        sys.exit(grep_files(words, opts, binary_stdout(), sys.stderr))
+        tty = sys.stdout.isatty()
+        sys.exit(grep_command(list(args), regexps, pattern_files, flags, tty, binary_stdout(), sys.stderr))

@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from .grepengine import PatternError, Searcher
+from .grepengine import PatternError, Searcher, patterns_of
 from .grepoutput import Format, Selection, file_label
 
-__all__ = ["GrepOptions", "grep_files"]
+__all__ = ["GrepOptions", "grep_command", "grep_files"]
 
 _BLOCK = 1 << 20
 
@@ -212,3 +212,27 @@ def grep_options(patterns: list[str], flags: dict[str, Any], *, color_tty: bool)
         recursive=bool(flags["recursive"]),
         text=bool(flags["text"]),
     )
+
+
+def grep_command(
+    words: list[str],
+    regexps: Sequence[str],
+    pattern_files: Sequence[str],
+    flags: dict[str, Any],
+    tty: bool,
+    out: IO[bytes],
+    err: IO[str],
+) -> int:
+    """``cobus grep`` once click has parsed it: PATTERN unless -e/-f, then the files; the exit status."""
+    pattern = None
+    if not regexps and not pattern_files:
+        if not words:
+            err.write("Usage: cobus grep [OPTIONS] PATTERN [FILE]...\n")
+            return 2
+        pattern = words.pop(0)
+    try:
+        patterns = patterns_of(pattern, regexps, pattern_files)
+    except OSError as exc:
+        err.write(f"grep: {exc.filename}: {exc.strerror}\n")
+        return 2
+    return grep_files(words, grep_options(patterns, flags, color_tty=tty), out, err)

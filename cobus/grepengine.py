@@ -36,11 +36,12 @@ import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from .grepsyntax import PatternError, Translation, translate
 
-__all__ = ["PatternError", "Searcher", "hyperscan_module"]
+__all__ = ["PatternError", "Searcher", "hyperscan_module", "patterns_of"]
 
 Span = tuple[int, int]
 _PENDING = object()
@@ -55,6 +56,18 @@ def hyperscan_module() -> Any:
     except ImportError:
         return None
     return hyperscan
+
+
+def patterns_of(pattern: str | None, regexps: Sequence[str], files: Sequence[str]) -> list[str]:
+    """grep's patterns: every -e, every line of every -f FILE, else PATTERN; newlines split."""
+    given = list(regexps)
+    for name in files:
+        text = Path(name).read_bytes().decode("utf-8", "surrogateescape")
+        if text:  # an empty file gives no pattern (nothing matches); "\n" gives one empty one
+            given.extend(text.removesuffix("\n").split("\n"))
+    if not regexps and not files and pattern is not None:
+        given.append(pattern)
+    return [line for p in given for line in p.split("\n")]
 
 
 @dataclass(frozen=True)

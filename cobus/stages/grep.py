@@ -15,17 +15,15 @@ once NUM lines and their trailing context are through.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from ..context import RunContext
 from ..core import LINES, Done, Target, coroutine
-from ..grepengine import PatternError, Searcher
+from ..grepengine import PatternError, Searcher, patterns_of
 from ..grepoutput import Format, Selection
 from ..registry import Arg, Opt, ParamError, stage
 
-__all__ = ["grep", "patterns_of"]
+__all__ = ["grep"]
 
 _DIALECTS = (("fixed", "F"), ("perl", "P"), ("extended", "E"), ("basic", "G"))
 
@@ -33,17 +31,6 @@ _DIALECTS = (("fixed", "F"), ("perl", "P"), ("extended", "E"), ("basic", "G"))
 def dialect_of(params: dict[str, Any]) -> str:
     """G, E, F or P from the dialect flags (the last of grep's rules: -F over -P over -E)."""
     return next((letter for name, letter in _DIALECTS if params.get(name)), "G")
-
-
-def patterns_of(pattern: str | None, regexps: Sequence[str], files: Sequence[str]) -> list[str]:
-    """grep's patterns: every -e, every line of every -f FILE, else PATTERN; newlines split."""
-    given: list[str] = list(regexps or [])
-    for name in files or []:
-        text = Path(name).read_bytes().decode("utf-8", "surrogateescape")
-        given.extend(text[:-1].split("\n") if text.endswith("\n") else text.split("\n") if text else [])
-    if not regexps and not files and pattern is not None:
-        given.append(pattern)
-    return [p for pattern_ in given for p in pattern_.split("\n")]
 
 
 def searcher_for(params: dict[str, Any], *, scan: bool = True) -> Searcher:
