@@ -151,6 +151,8 @@ class Searcher:
             expression = t.hyperscan
             if o.line:
                 expression = f"^(?:{expression})$"
+            elif o.word and _wordy(t.literal):  # a word: \b either side says the same, cheaper
+                expression = f"\\b{expression}\\b"
             elif o.word:  # grep -w, exactly: an occurrence with no word character either side
                 expression = f"(?:^|[^\\w\\n])(?:{expression})(?:[^\\w\\n]|$)"
             expressions.append(expression.encode("utf-8"))
@@ -253,6 +255,13 @@ class Searcher:
         if not found or text.isascii():
             return found
         return [(_width(text[:s]), _width(text[:e])) for s, e in found]
+
+
+def _wordy(literal: str | None) -> bool:
+    """A literal that starts and ends with a word character (then ``-w`` is ``\\b...\\b``)."""
+    if not literal:
+        return False
+    return all(c.isalnum() or c == "_" for c in (literal[0], literal[-1]))
 
 
 def _valid_utf8(block: bytes) -> bool:

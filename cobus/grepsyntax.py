@@ -36,6 +36,8 @@ __all__ = ["PatternError", "Translation", "translate"]
 
 #: A character grep's ``.`` matches: anything on the line but an invalid byte.
 _PY_ANY = "[^\\n\\udc80-\\udcff]"
+#: Characters that may be operators in one dialect or the other.
+_OPERATORS = frozenset(".[]*^$\\+?{}()|")
 #: Classes whose members go beyond ASCII in a UTF-8 locale.
 _UNICODE_CLASSES = ("alpha", "alnum", "upper", "lower", "space", "print", "graph")
 _CLASSES = frozenset(
@@ -84,6 +86,8 @@ class Translation:
     prefilter: bool = False
     groups: int = 0
     bytewise: bool = False
+    #: The text itself when the pattern is a plain literal (no operator at all), else None.
+    literal: str | None = None
 
 
 def translate(pattern: str, dialect: str = "G", group_base: int = 0) -> Translation:
@@ -101,7 +105,9 @@ def translate(pattern: str, dialect: str = "G", group_base: int = 0) -> Translat
     """
     if dialect == "F":
         hs = _hs_literal(pattern)
-        return Translation(re.escape(pattern), hs, exact=hs is not None, bytewise=pattern.isascii())
+        return Translation(
+            re.escape(pattern), hs, exact=hs is not None, bytewise=pattern.isascii(), literal=pattern
+        )
     if dialect == "P":
         try:
             compiled = re.compile(pattern)
@@ -117,6 +123,7 @@ def translate(pattern: str, dialect: str = "G", group_base: int = 0) -> Translat
         prefilter=parser.backrefs,
         groups=parser.groups,
         bytewise=parser.bytewise,
+        literal=None if _OPERATORS & set(pattern) else pattern,
     )
 
 
