@@ -195,20 +195,18 @@ class Searcher:
         size = len(block)
         exact, search = self.exact, self._search
         done = -1
+        # A match holds no newline, so the newlines around its end bound its line;
+        # an empty match (``^$``) ends where its line starts, or at its newline.
         for end in ends:
             if end < done:  # another match on a line already taken
                 continue
-            # A match never holds a newline, so a byte before its end that is one
-            # means an empty match (``^$``) at the start of the line after it.
-            probe = end - 1 if end and block[end - 1] != 10 else end
-            if probe >= size:
-                continue
-            start = rfind(b"\n", 0, probe) + 1
-            newline = find(b"\n", probe)
-            stop = size if newline < 0 else newline
-            done = stop + 1
-            if exact or search(block[start:stop].decode("utf-8", "surrogateescape")) is not None:
-                spans.append((start, min(done, size)))
+            start = rfind(b"\n", 0, end) + 1
+            if start == size:  # an empty match after the last newline: no line there
+                break
+            newline = find(b"\n", end)
+            done = size if newline < 0 else newline + 1
+            if exact or search(block[start:done].decode("utf-8", "surrogateescape").rstrip("\n")) is not None:
+                spans.append((start, done))
         return spans
 
     def _ascii_lines(self, block: bytes) -> list[Span]:
