@@ -16,7 +16,7 @@ other text comes. A ``bytewise`` pattern (ASCII literals, digits ...) needs
 no UTF-8 database at all: the other one serves all its blocks. The
 expressions are built (see :mod:`cobus.grepsyntax`) so that no match crosses a
 newline, so a match end names its line. Where the expression is only an
-approximation (``-w``, back-references, ``\\<``), the named lines are
+approximation (back-references, ``\\<``), the named lines are
 candidates and the exact Python pattern confirms each one alone; lines that
 Hyperscan does not name are never looked at by Python. A block that is not
 valid UTF-8 (Hyperscan's UTF-8 mode needs valid input) is searched by the
@@ -135,7 +135,14 @@ class Searcher:
             raise PatternError(exc.msg, exc.pos or 0) from None
 
     def _hyperscan(self, translations: list[Translation], *, utf8: bool) -> Any:
-        """A Hyperscan database for the patterns, in UTF-8 mode or not; None if it cannot be."""
+        """A Hyperscan database for the patterns, in UTF-8 mode or not; None if it cannot be.
+
+        Each expression gets a ``.*$`` tail when Hyperscan takes it (it refuses a
+        ``$`` inside an expression): the match then runs on to the end of its
+        line, so a line is reported once, not once per match in it. Without the
+        tail, an expression that can match the empty string would report at
+        every byte, so then such a pattern is left to the fallback.
+        """
         hs = hyperscan_module()
         if hs is None or not translations or any(t.hyperscan is None for t in translations):
             return None
@@ -145,24 +152,28 @@ class Searcher:
             base |= hs.HS_FLAG_UTF8 | hs.HS_FLAG_UCP
         if o.ignore_case:
             base |= hs.HS_FLAG_CASELESS
-        expressions, flags = [], []
+        plain, flags = [], []
         for t in translations:
             assert t.hyperscan is not None
             expression = t.hyperscan
             if o.line:
                 expression = f"^(?:{expression})$"
-            elif o.word and _wordy(t.literal):  # a word: \b either side says the same, cheaper
+            elif o.word and _wordy(t.literal):  # a word: \\b either side says the same, cheaper
                 expression = f"\\b{expression}\\b"
             elif o.word:  # grep -w, exactly: an occurrence with no word character either side
                 expression = f"(?:^|[^\\w\\n])(?:{expression})(?:[^\\w\\n]|$)"
-            expressions.append(expression.encode("utf-8"))
+            plain.append(expression)
             flags.append(base | (hs.HS_FLAG_PREFILTER if t.prefilter else 0))
-        db = hs.Database(mode=hs.HS_MODE_BLOCK)
-        try:
-            db.compile(expressions=expressions, ids=list(range(len(expressions))), flags=flags)
-        except hs.error:  # a pattern that can match the empty line, or one too big
-            return None
-        return db
+        ids = list(range(len(plain)))
+        tailed = [f"(?:{e}).*$".encode() for e in plain]
+        for expressions, extra in ((tailed, hs.HS_FLAG_ALLOWEMPTY), ([e.encode() for e in plain], 0)):
+            db = hs.Database(mode=hs.HS_MODE_BLOCK)
+            try:
+                db.compile(expressions=expressions, ids=ids, flags=[f | extra for f in flags])
+            except hs.error:  # a $ inside, an empty match without the tail, too big
+                continue
+            return db
+        return None
 
     def _utf8_db(self) -> Any:
         """The UTF-8 database, built when the first non-ASCII block comes (UCP classes build slowly)."""
@@ -195,8 +206,9 @@ class Searcher:
         size = len(block)
         exact, search = self.exact, self._search
         done = -1
-        # A match holds no newline, so the newlines around its end bound its line;
-        # an empty match (``^$``) ends where its line starts, or at its newline.
+        # A match holds no newline, so the newlines around its end bound its line
+        # (with the ``.*$`` tail it ends at the newline itself); an empty match
+        # (``^$``) ends where its line starts, or at its newline.
         for end in ends:
             if end < done:  # another match on a line already taken
                 continue
@@ -204,9 +216,10 @@ class Searcher:
             if start == size:  # an empty match after the last newline: no line there
                 break
             newline = find(b"\n", end)
-            done = size if newline < 0 else newline + 1
-            if exact or search(block[start:done].decode("utf-8", "surrogateescape").rstrip("\n")) is not None:
-                spans.append((start, done))
+            stop = size if newline < 0 else newline
+            done = stop + 1
+            if exact or search(block[start:stop].decode("utf-8", "surrogateescape")) is not None:
+                spans.append((start, min(done, size)))
         return spans
 
     def _ascii_lines(self, block: bytes) -> list[Span]:
