@@ -184,8 +184,8 @@ def run_child(argv: Sequence[str], stdout: Path) -> Run:
 
 def failure_reason(run: Run) -> str:
     """'' when the run succeeded, else one line saying why it is skipped."""
-    if run.returncode == 0:
-        return ""
+    if run.returncode == 0 or (run.returncode == 1 and not run.stderr.strip()):
+        return ""  # 1 without a message: nothing selected, as grep says
     lines = [ln.strip() for ln in run.stderr.splitlines() if ln.strip()]
     last = lines[-1] if lines else "(no stderr)"
     if "unknown stage" in run.stderr.lower():
@@ -467,7 +467,48 @@ def grep_group(b: Bench) -> GroupResult:
         if c
     ]
     identical_outputs(result, timings)
+    if not reason:
+        # The searches of issue 9 run on 1 GB in the full mode (--log-size, if larger, wins).
+        size = b.settings.log_size if b.settings.quick else max(b.settings.log_size, 1 << 30)
+        _grep_searches(b, result, b.log(size))
     return result
+
+
+#: (label, grep's arguments): each is timed as GNU grep, ripgrep and ``cobus run 'cat | grep ARGS | print'``.
+_GREP_SEARCHES = (
+    ("literal", ("python",)),
+    ("-i", ("-i", "python")),
+    ("-v", ("-v", "python")),
+    ("-w", ("-w", "python")),
+    ("-E alternation", ("-E", "timeout|refused|python")),
+    ("-E classes", ("-E", "[0-9]{3} 5[0-9]{2}")),
+)
+
+
+def _grep_searches(b: Bench, result: GroupResult, log: Path) -> None:
+    """The searches of issue 9, each with its ratios to GNU grep and its outputs checked equal."""
+    rg = shutil.which("rg")
+    for label, args in _GREP_SEARCHES:
+        gnu = f"{label}: GNU grep"
+        commands = [Command(gnu, ("grep", *args, str(log)))]
+        if rg:
+            rg_args = [a for a in args if a != "-E"]
+            commands.append(Command(f"{label}: ripgrep", (rg, "--no-line-number", *rg_args, str(log))))
+        words = " ".join(shlex.quote(a) for a in args)
+        commands.append(Command(f"{label}: cobus", cobus(f"cat {quoted(log)} | grep {words} | print")))
+        timings = b.interleave(result, commands)
+        rows = rows_for("grep", timings, gnu)
+        result.rows += rows
+        result.notes += failure_notes(timings)
+        outputs = {t.command.name: t.output for t in timings if not t.failure}
+        for name, output in outputs.items():
+            if name != gnu and gnu in outputs and not filecmp.cmp(outputs[gnu], output, shallow=False):
+                result.notes.append(f"!!! OUTPUT MISMATCH: {name} differs from {gnu}")
+        limit = 1.0 if label == "literal" else 1.5
+        text = f"{label}: cobus within {limit}x of GNU grep"
+        check = check_ratio(rows, text, f"{label}: cobus", gnu, limit)
+        if check:
+            result.checks.append(check)
 
 
 @group("coroutine-micro")
@@ -628,10 +669,10 @@ def _rss_scaling(b: Bench, parsers: Sequence[str], result: GroupResult) -> None:
 
 _SLOW_RX = '"timeout|refused"'
 _THREAD_VARIANTS = {
-    "inline": "cat {f} | grep -i {rx} | count",
-    "threaded": "cat {f} | threaded [grep -i {rx}] | count",
-    "subprocess": "cat {f} | subprocess [grep -i {rx}] | count",
-    "parallel 2": "cat {f} | parallel 2 [grep -i {rx}] | count",
+    "inline": "cat {f} | grep -i -E {rx} | count",
+    "threaded": "cat {f} | threaded [grep -i -E {rx}] | count",
+    "subprocess": "cat {f} | subprocess [grep -i -E {rx}] | count",
+    "parallel 2": "cat {f} | parallel 2 [grep -i -E {rx}] | count",
 }
 
 
