@@ -25,6 +25,7 @@ from ..core import LINES, Done, Target
 from ..errors import SourceError
 from ..kernel import NewTask, Sleep, TaskGen, WaitTask
 from ..registry import Arg, Opt, ParamError, stage
+from ._tailstart import Start, parse_count, pid_alive
 
 __all__ = ["Cursor", "follow"]
 
@@ -67,6 +68,8 @@ class _Outlet:
     def __init__(self, target: Target, clock: Callable[[], float]) -> None:
         self.target = target
         self.done = False
+        #: Set when the run is to end (--pid): each follower reads what is there, then stops.
+        self.ending = False
         self.clock = clock
         self.ticked = clock()
 
@@ -119,8 +122,10 @@ class _Follower:
         keep_partial: bool,
         interval: float,
         prefix: bytes,
+        start: Start | None = None,
     ) -> None:
         self.path = path
+        self.start = start
         self.outlet = outlet
         self.ctx = ctx
         self.skip_existing = skip_existing
@@ -140,7 +145,10 @@ class _Follower:
         """The kernel task: poll, read, detect rotation, until downstream is done."""
         try:
             while not self.outlet.done:
+                ending = self.outlet.ending  # read before looking: what is there now is read first
                 if self.fd is None and not self._open():
+                    if ending:
+                        return
                     yield Sleep(self.interval)
                     continue
                 assert self.fd is not None
@@ -153,6 +161,8 @@ class _Follower:
                     self._truncated()
                 elif self._replaced():
                     yield from self._let_go()
+                elif ending:
+                    return
                 else:
                     self.outlet.tick()
                     yield Sleep(self.interval)
@@ -180,8 +190,14 @@ class _Follower:
         if fd is None:
             return False
         st = os.fstat(fd)
-        self._attach(fd, st, st.st_size if first and self.skip_existing else 0)
+        self._attach(fd, st, self._start_at(fd, st) if first and self.skip_existing else 0)
         return True
+
+    def _start_at(self, fd: int, st: os.stat_result) -> int:
+        """Where a file that exists when following begins is read from: its end, or -n/-c."""
+        if self.start is None or not stat.S_ISREG(st.st_mode):
+            return st.st_size
+        return self.start.offset(fd, st.st_size)
 
     def _resume(self, saved: Cursor) -> bool:
         """Go on where the last run stopped, even if that file was rotated away meanwhile."""
@@ -353,6 +369,17 @@ def _names(patterns: list[str]) -> Iterator[str]:
 def _check(params: dict[str, Any]) -> None:
     if params.get("interval", 1.0) <= 0:
         raise ParamError("interval", "--interval must be more than 0 seconds")
+    given = [name for name in ("lines", "bytes", "from_start") if params.get(name)]
+    if len(given) > 1:
+        raise ParamError(given[1], "give only one of -n, -c and --from-start")
+    for name in ("lines", "bytes"):
+        if params.get(name) is not None:
+            try:
+                parse_count(params[name], name)
+            except ValueError as exc:
+                raise ParamError(name, str(exc)) from None
+    if params.get("pid") is not None and params["pid"] <= 0:
+        raise ParamError("pid", "--pid must be a process id (more than 0)")
 
 
 @stage(
@@ -364,6 +391,7 @@ def _check(params: dict[str, Any]) -> None:
         "follow /var/log/app.log | grep ERROR | print",
         'follow --from-start --with-filename "logs/*.log" | grep -i timeout | print',
         "follow --state ~/.cache/cobus/app.state app.log | grep ERROR | write errors.log",
+        "follow -n 20 app.log | print",
     ),
 )
 def follow(
@@ -376,14 +404,26 @@ def follow(
         str | None, Opt("", "keep offsets in FILE; a restart resumes there", metavar="FILE")
     ] = None,
     interval: Annotated[float, Opt("", "seconds between two looks at an idle file", metavar="SECONDS")] = 0.1,
+    lines: Annotated[
+        str | None, Opt("-n", "begin with the last N lines of each file (+K: from line K on)", metavar="N")
+    ] = None,
+    bytes: Annotated[  # named as GNU tail's --bytes
+        str | None, Opt("-c", "begin with the last N bytes of each file (+K: from byte K on)", metavar="N")
+    ] = None,
+    pid: Annotated[
+        int | None, Opt("", "end once process PID has ended, after reading all it wrote", metavar="PID")
+    ] = None,
     ctx: RunContext,
 ) -> TaskGen:
     """Read files as they grow, by name, like tail -F (rotation, truncation, new files).
 
     Files that exist at the start are read from their end (all of them with
-    --from-start); a file that appears later, or replaces a rotated one, is read
-    from its start. With --state, each file resumes where the last run's output
-    stopped, and lines written meanwhile are delivered, none twice.
+    --from-start, their last N lines with -n N, from line K with -n +K, as
+    tail does; -n 0 is the default); a file that appears later, or replaces a
+    rotated one, is read from its start. With --pid, follow ends once that
+    process has ended and every file has been read to its end. With --state,
+    each file resumes where the last run's output stopped, and lines written
+    meanwhile are delivered, none twice.
     """
     return _follow(
         target,
@@ -393,7 +433,18 @@ def follow(
         from_start=from_start,
         with_filename=with_filename,
         interval=interval,
+        start=_start(lines, bytes),
+        pid=pid,
     )
+
+
+def _start(lines: str | None, count_bytes: str | None) -> Start | None:
+    """-n/-c as a :class:`Start` (None: the files' ends, the default)."""
+    if lines is not None:
+        return parse_count(lines, "lines")
+    if count_bytes is not None:
+        return parse_count(count_bytes, "bytes")
+    return None
 
 
 def _follow(
@@ -405,6 +456,8 @@ def _follow(
     from_start: bool,
     with_filename: bool,
     interval: float,
+    start: Start | None = None,
+    pid: int | None = None,
 ) -> TaskGen:
     """The follow task: start a follower per new name, checkpoint, close the target last.
 
@@ -418,6 +471,9 @@ def _follow(
     next_scan = ctx.clock()
     try:
         while not outlet.done:
+            if pid is not None and not pid_alive(pid):
+                outlet.ending = True  # the followers read to the end, then stop
+                break
             if ctx.clock() >= next_scan:
                 for path in _names(patterns):
                     key = os.path.abspath(path)
@@ -432,6 +488,7 @@ def _follow(
                         keep_partial=state is not None,
                         interval=interval,
                         prefix=os.fsencode(path) + b":" if with_filename else b"",
+                        start=start,
                     )
                     tids.append((yield NewTask(follower.run(), name=f"follow {path}")))
                 first_scan = False
