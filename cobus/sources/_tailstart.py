@@ -47,12 +47,14 @@ class Start:
     count: int
     unit: Unit = "lines"
     from_start: bool = False
+    #: What ends a line: a newline, or NUL for ``tail -z``.
+    delimiter: bytes = b"\n"
 
-    def offset(self, fd: int, size: int, delimiter: bytes = b"\n") -> int:
+    def offset(self, fd: int, size: int) -> int:
         """The byte of the open, seekable file ``fd`` (``size`` bytes now) where output begins."""
-        return self._offset(lambda pos, n: os.pread(fd, n, pos), size, delimiter)
+        return self._offset(lambda pos, n: os.pread(fd, n, pos), size)
 
-    def select(self, chunks: Iterable[bytes], delimiter: bytes = b"\n") -> Iterator[bytes]:
+    def select(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
         """What to output of a stream that cannot seek, read chunk by chunk.
 
         From the start, output flows as the chunks come; the last N lines or
@@ -60,7 +62,7 @@ class Start:
         need are kept meanwhile.
         """
         if self.from_start:
-            yield from self._skip(chunks, delimiter)
+            yield from self._skip(chunks)
             return
         kept: deque[bytes] = deque()
         held = 0  # bytes (or delimiters) in kept
@@ -69,18 +71,19 @@ class Start:
             if not chunk:
                 continue
             kept.append(chunk)
-            held += self._measure(chunk, delimiter)
-            while len(kept) > 1 and held - self._measure(kept[0], delimiter) >= need:
-                held -= self._measure(kept.popleft(), delimiter)
+            held += self._measure(chunk)
+            while len(kept) > 1 and held - self._measure(kept[0]) >= need:
+                held -= self._measure(kept.popleft())
         data = b"".join(kept)
-        yield data[self._offset(_reader(data), len(data), delimiter) :]
+        yield data[self._offset(_reader(data), len(data)) :]
 
     # -- the search -----------------------------------------------------------------
 
-    def _measure(self, chunk: bytes, delimiter: bytes) -> int:
-        return chunk.count(delimiter) if self.unit == "lines" else len(chunk)
+    def _measure(self, chunk: bytes) -> int:
+        return chunk.count(self.delimiter) if self.unit == "lines" else len(chunk)
 
-    def _offset(self, read: Callable[[int, int], bytes], size: int, delimiter: bytes) -> int:
+    def _offset(self, read: Callable[[int, int], bytes], size: int) -> int:
+        delimiter = self.delimiter
         if self.unit == "bytes":
             if self.from_start:
                 return min(size, max(self.count - 1, 0))
@@ -89,8 +92,9 @@ class Start:
             return _after_lines(read, size, max(self.count - 1, 0), delimiter)
         return _last_lines(read, size, self.count, delimiter)
 
-    def _skip(self, chunks: Iterable[bytes], delimiter: bytes) -> Iterator[bytes]:
+    def _skip(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
         """The stream from line (or byte) ``count`` on."""
+        delimiter = self.delimiter
         skip = max(self.count - 1, 0)
         for chunk in chunks:
             if skip > 0:
@@ -163,7 +167,7 @@ def _after_lines(read: Callable[[int, int], bytes], size: int, skip: int, delimi
     return size if skip > 0 else 0
 
 
-def parse_count(text: str, unit: Unit) -> Start:
+def parse_count(text: str, unit: Unit, delimiter: bytes = b"\n") -> Start:
     """GNU tail's count: ``N`` or ``-N`` (the last N), ``+K`` (from number K on), with a suffix.
 
     Raises ValueError with tail's wording (``invalid number of lines: 'abc'``).
@@ -172,7 +176,7 @@ def parse_count(text: str, unit: Unit) -> Start:
     multiplier = _SUFFIXES.get(match.group(3)) if match else None
     if match is None or multiplier is None:
         raise ValueError(f"invalid number of {unit}: {text!r}")
-    return Start(int(match.group(2)) * multiplier, unit, from_start=match.group(1) == "+")
+    return Start(int(match.group(2)) * multiplier, unit, match.group(1) == "+", delimiter)
 
 
 def pid_alive(pid: int) -> bool:
