@@ -471,9 +471,6 @@ def _follow(
     next_scan = ctx.clock()
     try:
         while not outlet.done:
-            if pid is not None and not pid_alive(pid):
-                outlet.ending = True  # the followers read to the end, then stop
-                break
             if ctx.clock() >= next_scan:
                 for path in _names(patterns):
                     key = os.path.abspath(path)
@@ -495,6 +492,9 @@ def _follow(
                 if state is not None:
                     state.save(followers)
                 next_scan = ctx.clock() + RESCAN_EVERY
+            if pid is not None and not pid_alive(pid):
+                outlet.ending = True  # the followers read to the end, then stop
+                break
             yield Sleep(interval)
         for tid in tids:
             yield WaitTask(tid)
