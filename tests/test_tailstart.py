@@ -66,7 +66,9 @@ def test_parse_count_refuses_with_tails_wording(text: str) -> None:
     assert repr(text) in str(info.value)
 
 
-def test_offset_and_select_agree_with_the_plain_answer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_offset_and_select_agree_with_the_plain_answer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Random contents and tiny blocks, so every boundary is crossed somewhere."""
     rng = random.Random(14)
     path = tmp_path / "f"
@@ -152,10 +154,11 @@ def test_follow_from_line_k_and_last_bytes(tmp_path: Path, options: dict[str, st
 def test_follow_pid_ends_after_reading_all_the_process_wrote(tmp_path: Path) -> None:
     path = tmp_path / "app.log"
     path.write_bytes(b"")
-    writer = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time\nfor i in range(50): print(i, flush=True)\ntime.sleep(60)"],
-        stdout=open(path, "wb"),  # noqa: SIM115 - the child owns it
-    )
+    with open(path, "wb") as out:
+        writer = subprocess.Popen(
+            [sys.executable, "-c", "import time\nfor i in range(50): print(i, flush=True)\ntime.sleep(60)"],
+            stdout=out,
+        )
     batches: list[bytes] = []
     run = KernelThread(
         follow(collect(batches), paths=[str(path)], ctx=Ctx(), lines="+1", pid=writer.pid, interval=0.02)
