@@ -666,6 +666,74 @@ def threads_group(b: Bench) -> GroupResult:
     return result
 
 
+_TAIL_SIZE = 1 << 30
+
+
+def _big_log(b: Bench) -> Path:
+    """A 1 GiB log made of copies of the generated one (cached): tail must not care how big."""
+    log = b.log()
+    path = b.settings.cache_dir / f"tail-{_human(_TAIL_SIZE)}-{log.stem}.log"
+    if not path.exists():
+        say(f"  building {path.name} ...")
+        partial = path.with_suffix(".part")
+        with open(partial, "wb") as out:
+            while out.tell() < _TAIL_SIZE:
+                with open(log, "rb") as src:
+                    shutil.copyfileobj(src, out, 1 << 20)
+        partial.rename(path)
+    return path
+
+
+@group("tail")
+def tail_group(b: Bench) -> GroupResult:
+    """tail -n 10 on a 1 GiB log: GNU tail, cobus tail, follow -n 10 (both read backwards)."""
+    result = GroupResult("tail", baseline="GNU tail -n 10")
+    reason = b.probe("tail", (PY, "-m", "cobus", "tail", "-n", "10", str(SAMPLE_LOG)))
+    if reason:
+        result.skipped = f"cobus tail does not run: {reason}"
+        return result
+    big = _big_log(b)
+    empty = b.settings.cache_dir / "empty.log"
+    empty.touch()
+    gone = subprocess.Popen(["true"])  # a process that has ended: follow --pid stops at once
+    gone.wait()
+    follow_text = f"follow -n 10 --pid {gone.pid} {quoted(big)} | print"
+    commands = [
+        Command("GNU tail -n 10", ("tail", "-n", "10", str(big))),
+        Command("cobus tail -n 10", (PY, "-m", "cobus", "tail", "-n", "10", str(big))),
+        Command(
+            "cobus startup (empty file)", (PY, "-m", "cobus", "tail", "-n", "10", str(empty)), compare=False
+        ),
+    ]
+    if not b.probe("tail", cobus(f"follow -n 10 --pid {gone.pid} {quoted(SAMPLE_LOG)} | print")):
+        commands.append(Command("cobus follow -n 10 --pid", cobus(follow_text)))
+    timings = b.interleave(result, commands)
+    result.rows = rows_for("tail", timings, result.baseline)
+    result.notes += failure_notes(timings)
+    result.notes.append(
+        f"input {_human(big.stat().st_size)}; the start-up row is cobus tail on an empty file"
+    )
+    medians = {t.command.name: t.median for t in timings if not t.failure}
+    for name, limit in (("GNU tail -n 10", 0.05), ("cobus tail -n 10", None)):
+        if name not in medians:
+            continue
+        if limit is None:  # cobus: what the 1 GiB costs beyond starting Python
+            spent = medians[name] - medians.get("cobus startup (empty file)", 0.0)
+            result.checks.append(
+                Check(
+                    "cobus tail -n 10 on 1 GiB: < 50 ms over its start-up",
+                    spent < 0.05,
+                    f"{spent * 1000:.0f} ms",
+                )
+            )
+        else:
+            result.checks.append(
+                Check(f"{name} on 1 GiB: < 50 ms", medians[name] < limit, f"{medians[name] * 1000:.0f} ms")
+            )
+    identical_outputs(result, timings)
+    return result
+
+
 # --------------------------------------------------------------------------
 # reporting
 
