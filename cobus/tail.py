@@ -22,6 +22,7 @@ from typing import IO, Literal
 
 from .context import RunContext
 from .core import Target, coroutine
+from .errors import SinkError
 from .kernel import Kernel
 from .sources._tailstart import Start, parse_count, pid_alive
 from .sources.follow import follow
@@ -101,7 +102,7 @@ class _Output:
     def header(self, name: str) -> None:
         if self.headers:
             gap = b"\n" if self.started else b""
-            self.stream.write(gap + b"==> " + os.fsencode(name) + b" <==\n")
+            self._put(gap + b"==> " + os.fsencode(name) + b" <==\n")
             self.started = True
         self.shown = name
 
@@ -110,7 +111,20 @@ class _Output:
             return
         if name != self.shown:
             self.header(name)
-        self.stream.write(data)
+        self._put(data)
+
+    def flush(self) -> None:
+        self._put(b"")
+
+    def _put(self, data: bytes) -> None:
+        """Write (flush, given nothing); a failure is the output's, not the file being read."""
+        try:
+            if data:
+                self.stream.write(data)
+            else:
+                self.stream.flush()
+        except OSError as exc:  # a closed pipe too: cobus.cli ends quietly when it is the cause
+            raise SinkError(f"write error: {exc.strerror or exc}") from exc
 
 
 @dataclass
@@ -128,7 +142,7 @@ def tail(files: Sequence[str], opts: TailOptions, out: IO[bytes], err: IO[str]) 
     output = _Output(out, opts.headers if opts.headers is not None else len(names) > 1)
 
     def complain(message: str) -> None:
-        out.flush()  # what came before the message stays before it
+        output.flush()  # what came before the message stays before it
         err.write(f"cobus tail: {message}\n")
         err.flush()
 
@@ -144,7 +158,7 @@ def tail(files: Sequence[str], opts: TailOptions, out: IO[bytes], err: IO[str]) 
             kept.append(opened)
         elif opened.fd > 0:
             os.close(opened.fd)
-    out.flush()
+    output.flush()
     if kept:
         try:
             _follow_descriptors(kept, opts, output, complain)
@@ -212,7 +226,7 @@ def _follow_descriptors(kept: list[_Open], opts: TailOptions, output: _Output, c
                 complain(f"{f.name}: file truncated")
                 f.pos = 0
             f.pos = _copy(f.fd, f.pos, f.name, output)
-        output.stream.flush()
+        output.flush()
         if ending:
             return
         time.sleep(opts.interval)
@@ -248,12 +262,12 @@ def _follow_names(names: list[str], opts: TailOptions, output: _Output, complain
             bytes=None if by_lines else opts.count_text,
         )
         kernel.spawn(task, name=f"tail -F {name}")
-    output.stream.flush()
+    output.flush()
     try:
         kernel.run()
     finally:
         kernel.close()
-        output.stream.flush()
+        output.flush()
     return status
 
 
@@ -264,4 +278,4 @@ def _into(output: _Output, name: str) -> Target:
         block = yield
         if block:
             output.write(name, block)
-            output.stream.flush()
+            output.flush()
