@@ -278,3 +278,19 @@ def test_pid_ends_tail_after_everything_the_process_wrote(tmp_path: Path, live: 
     assert (code, err) == (0, b"")
     assert (b"before\n" + b"".join(b"%d\n" % i for i in range(200))).endswith(out)
     assert out.count(b"\n") >= 5
+
+
+def test_a_reader_that_goes_away_ends_tail_quietly(files: Path) -> None:
+    """``cobus tail -n +1 big | head -1``: no message, status 0 (cobus's rule for a closed stdout)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cobus", "tail", "-n", "+1", "medium"],
+        cwd=files,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline() == b"entry 000000 \n"
+    proc.stdout.close()
+    assert proc.wait(30) == 0
+    assert proc.stderr.read() == b""
+    proc.stderr.close()
