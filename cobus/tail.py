@@ -238,6 +238,12 @@ def _follow_names(names: list[str], opts: TailOptions, output: _Output, complain
     A name that cannot be opened now is reported as tail does, and followed
     all the same: it is read from its start once it appears. Standard input
     cannot be followed by name and is only read to its end.
+
+    Discussion: one follow task per name, not one for all the names. A header
+    must name the file each block comes from, and a follow task sends the
+    blocks of all its names into one target; with a task per name, each
+    target knows its file. On one kernel they take turns as one follow's
+    files would, and --pid ends each once its file has been read to the end.
     """
     status = 0
     kernel = Kernel()
