@@ -290,7 +290,16 @@ def completion(shell: str) -> None:
     click.echo(cls(main, {}, "cobus", "_COBUS_COMPLETE").source())
 
 
-@main.command(name="tail", context_settings={"help_option_names": ["--help"]})
+class _TailCommand(click.Command):
+    """Reads GNU tail's obsolete ``tail -20 FILE`` too."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        from .tail import modern_args
+
+        return super().parse_args(ctx, modern_args(args))
+
+
+@main.command(name="tail", cls=_TailCommand, context_settings={"help_option_names": ["--help"]})
 @click.argument("files", nargs=-1, metavar="[FILE]...")
 @click.option("-n", "--lines", metavar="N", help="The last N lines (+K: from line K on); 10 by default.")
 @click.option("-c", "--bytes", "count_bytes", metavar="N", help="The last N bytes (+K: from byte K on).")

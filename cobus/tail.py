@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import stat
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -27,7 +28,7 @@ from .kernel import Kernel
 from .sources._tailstart import Start, parse_count, pid_alive
 from .sources.follow import follow
 
-__all__ = ["TailOptions", "UsageError", "options", "tail"]
+__all__ = ["TailOptions", "UsageError", "modern_args", "options", "tail"]
 
 #: Bytes per read while copying a file's end and while following.
 BLOCK_SIZE = 1 << 20
@@ -83,6 +84,26 @@ def options(
         raise UsageError("-z cannot be combined with -F yet (the follow engine splits lines at newlines)")
     headers = False if quiet else True if verbose else None
     return TailOptions(start, follow, headers, interval, pid, text)
+
+
+#: The obsolete count words: ``-20``, ``-5c``, ``-3f``, ``+2``, ``+1cf``.
+_OBSOLETE = re.compile(r"(?:-(\d+)|\+(\d*))([bcl]?)(f?)")
+
+
+def modern_args(args: Sequence[str]) -> list[str]:
+    """GNU tail's obsolete ``tail -20 FILE`` (``-Nc``, ``+N``, ``-Nf``) as ``-n``/``-c``/``-f`` words.
+
+    As with GNU tail, only when the count is the first word and at most one
+    file follows: ``tail -20 a b`` is refused, not guessed at.
+    """
+    match = _OBSOLETE.fullmatch(args[0]) if 1 <= len(args) <= 2 else None
+    if match is None or (len(args) == 2 and args[1].startswith("-") and args[1] != "-"):
+        return list(args)
+    minus, plus, unit, follow_too = match.groups()
+    digits = minus if minus is not None else plus or "10"
+    count = ("+" if minus is None else "") + digits + ("b" if unit == "b" else "")
+    modern = ["-c" if unit in ("b", "c") else "-n", count]
+    return modern + (["-f"] if follow_too else []) + list(args[1:])
 
 
 def quote(name: str) -> str:

@@ -84,6 +84,10 @@ CASES = [
     ["-z", "-n", "2", "nul"],
     ["-z", "nul", "small"],
     ["--lines=4", "--bytes=3", "small"],
+    ["-3", "small"],
+    ["+20", "small"],
+    ["-5c", "nonl"],
+    ["-2b", "medium"],
 ]
 
 
@@ -97,7 +101,9 @@ def test_same_bytes_and_status_as_gnu_tail(files: Path, args: list[str]) -> None
     assert _messages(ours.stderr, b"cobus tail: ") == _messages(gnu.stderr, tail.encode() + b": ")
 
 
-@pytest.mark.parametrize("args", [["-n", "2"], ["-c", "7"], ["-n", "+3"], ["-v"], ["-", "one"]], ids=" ".join)
+@pytest.mark.parametrize(
+    "args", [["-n", "2"], ["-c", "7"], ["-n", "+3"], ["-v"], ["-", "one"], ["-4"], ["+3c"]], ids=" ".join
+)
 def test_standard_input_as_gnu_tail(files: Path, args: list[str]) -> None:
     data = (files / "medium").read_bytes()
     gnu = subprocess.run([gnu_tail(), *args], cwd=files, input=data, capture_output=True, check=False)
