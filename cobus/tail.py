@@ -90,12 +90,18 @@ def options(
 _OBSOLETE = re.compile(r"(?:-(\d+)|\+(\d*))([bcl]?)(f?)")
 
 
+#: ``--follow=HOW`` spelled out, as the flags cobus tail has (name: always with retry).
+_SPELLED = {"--follow=name": "-F", "--follow=descriptor": "-f"}
+
+
 def modern_args(args: Sequence[str]) -> list[str]:
     """GNU tail's obsolete ``tail -20 FILE`` (``-Nc``, ``+N``, ``-Nf``) as ``-n``/``-c``/``-f`` words.
 
     As with GNU tail, only when the count is the first word and at most one
-    file follows: ``tail -20 a b`` is refused, not guessed at.
+    file follows: ``tail -20 a b`` is refused, not guessed at. ``--follow=name``
+    and ``--follow=descriptor`` become ``-F`` and ``-f``.
     """
+    args = [_SPELLED.get(word, word) for word in args]
     match = _OBSOLETE.fullmatch(args[0]) if 1 <= len(args) <= 2 else None
     if match is None or (len(args) == 2 and args[1].startswith("-") and args[1] != "-"):
         return list(args)

@@ -15,6 +15,8 @@ import pytest
 from _util_live import wait_for
 from util import run_cobus
 
+from cobus.tail import modern_args
+
 GNU_TAIL = "/usr/bin/tail"
 
 
@@ -140,6 +142,25 @@ def test_a_directory_is_an_error_after_its_header(files: Path, tmp_path: Path) -
 def test_a_bad_count_is_one_line_and_status_2(files: Path, args: list[str], message: bytes) -> None:
     ours = run_cobus(["tail", *args, "one"], cwd=files)
     assert (ours.returncode, ours.stdout, ours.stderr) == (2, b"", message)
+
+
+@pytest.mark.parametrize(
+    ("args", "modern"),
+    [
+        (["-20", "a"], ["-n", "20", "a"]),
+        (["+5"], ["-n", "+5"]),
+        (["+c", "a"], ["-c", "+10", "a"]),
+        (["-3f", "a"], ["-n", "3", "-f", "a"]),
+        (["-2b", "-"], ["-c", "2b", "-"]),
+        (["-20", "a", "b"], ["-20", "a", "b"]),  # several files: not the obsolete form (tail refuses it too)
+        (["-20", "-v"], ["-20", "-v"]),
+        (["-n", "5", "a"], ["-n", "5", "a"]),
+        (["--follow=name", "a"], ["-F", "a"]),
+        (["--follow=descriptor", "-n", "1", "a"], ["-f", "-n", "1", "a"]),
+    ],
+)
+def test_modern_args_reads_the_obsolete_forms(args: list[str], modern: list[str]) -> None:
+    assert modern_args(args) == modern
 
 
 def _c_locale() -> dict[str, str]:
