@@ -4,7 +4,7 @@ This is the only module that imports click and the only place that exits.
 stdout carries data; messages go to one rich Console on stderr (coloured on a
 terminal, plain when piped). Exit codes: 0 ok, 1 a run-time error
 (:class:`~cobus.errors.CobusError`), 2 bad pipeline text or usage, 70 a bug,
-130 Ctrl-C, 143 SIGTERM. A closed stdout (``| head``) ends the run quietly.
+130 Ctrl-C, 143 SIGTERM, 129 SIGHUP. A closed stdout (``| head``) ends the run quietly.
 """
 
 from __future__ import annotations
@@ -37,14 +37,23 @@ _LIVE_SOURCES = frozenset({"follow", "listen"})
 EXIT_INTERNAL = 70
 EXIT_SIGINT = 130
 EXIT_SIGTERM = 143
+EXIT_SIGHUP = 129
 
 
 class Terminated(BaseException):
-    """SIGTERM, raised where the main thread is so that finally blocks run."""
+    """SIGTERM (or SIGHUP), raised where the main thread is so that finally blocks run."""
+
+    exit_code = EXIT_SIGTERM
+
+
+class HungUp(Terminated):
+    """SIGHUP: the terminal went away; stop as for SIGTERM (checkpoint, flush)."""
+
+    exit_code = EXIT_SIGHUP
 
 
 def _on_sigterm(signum: int, frame: Any) -> NoReturn:
-    raise Terminated
+    raise HungUp if signum == signal.SIGHUP else Terminated
 
 
 def _stderr() -> Console:
@@ -109,8 +118,8 @@ def _guard(debug: bool) -> Iterator[None]:
         _silence_stdout()
     except KeyboardInterrupt:
         code = EXIT_SIGINT
-    except Terminated:
-        code = EXIT_SIGTERM
+    except Terminated as exc:
+        code = exc.exit_code
     except click.exceptions.Exit:
         raise
     except Exception as exc:
@@ -191,6 +200,7 @@ def run(pipeline: tuple[str, ...], quiet: bool, stats: bool, debug: bool) -> Non
             stats=[] if stats else None,
         )
         previous = _install(signal.SIGTERM, _on_sigterm)
+        previous_hup = _install(signal.SIGHUP, _on_sigterm)
         started = time.perf_counter()
         live_stats = None
         if ctx.stats is not None and console is not None and terminal and not quiet:
@@ -201,6 +211,7 @@ def run(pipeline: tuple[str, ...], quiet: bool, stats: bool, debug: bool) -> Non
             if live_stats is not None:
                 live_stats.stop()
             _install(signal.SIGTERM, previous)
+            _install(signal.SIGHUP, previous_hup)
             if ctx.progress is not None:
                 ctx.progress.close()
             if ctx.stats is not None and console is not None:

@@ -155,6 +155,8 @@ class _Channel:
 
     ``put`` blocks while full and returns False once the channel is shut;
     ``get`` returns ``_END`` after ``finish`` (once drained) or ``shut``.
+    The consumer calls ``task_done`` after each item it got; ``join`` waits
+    until every item put has been done (or the channel is shut).
     """
 
     def __init__(self, capacity: int) -> None:
@@ -163,6 +165,7 @@ class _Channel:
         self._cond = threading.Condition()
         self._finished = False
         self._shut = False
+        self._unfinished = 0
 
     def put(self, item: Any) -> bool:
         with self._cond:
@@ -171,6 +174,7 @@ class _Channel:
             if self._shut:
                 return False
             self._items.append(item)
+            self._unfinished += 1
             self._cond.notify_all()
             return True
 
@@ -183,6 +187,16 @@ class _Channel:
             item = self._items.popleft()
             self._cond.notify_all()
             return item
+
+    def task_done(self) -> None:
+        with self._cond:
+            self._unfinished -= 1
+            self._cond.notify_all()
+
+    def join(self) -> None:
+        with self._cond:
+            while self._unfinished and not self._shut:
+                self._cond.wait()
 
     def finish(self) -> None:
         with self._cond:
@@ -223,6 +237,7 @@ class ThreadedStage:
         try:
             while (batch := get()) is not _END:
                 entry.send(batch)
+                self._channel.task_done()
         except (Done, StopIteration):
             pass
         except BaseException as exc:
@@ -234,6 +249,14 @@ class ThreadedStage:
                 entry.close()
             except BaseException as exc:
                 self._failure = self._failure or exc
+
+    def drain(self) -> bool:
+        """Wait until the branch has processed every batch sent (see cobus.delivery)."""
+        self._channel.join()
+        if self._failure is not None:
+            self._raise_failure()
+            return False  # reported before: still nothing to confirm
+        return True
 
     def _raise_failure(self) -> None:
         exc = self._failure
@@ -286,6 +309,7 @@ def threaded(
     *,
     queue: Annotated[int, Opt("-q", "batches queued in front of the branch", metavar="N")] = QUEUE_BATCHES,
     branch: Annotated[list[Branch], Branches("the sub-pipeline to run in a thread", count=1)],
+    ctx: RunContext,
 ) -> Target:
     """Run a [ branch ] in its own thread, fed through a bounded queue.
 
@@ -295,8 +319,10 @@ def threaded(
     error in the branch stops the pipeline with one line naming the branch.
     """
     b = one_branch("threaded", branch, target)
+    threaded_stage = ThreadedStage(f"threaded [{b.text}]", b, target, queue)
+    ctx.delivery.stage(threaded_stage.drain)
     # The engine drives any object with send/close; Target names the generator protocol.
-    return cast(Target, ThreadedStage(f"threaded [{b.text}]", b, target, queue))
+    return cast(Target, threaded_stage)
 
 
 def _pool(

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from .delivery import Delivery
 from .progress import NO_TRACKER, ProgressBoard, StageStats, Stopwatch, Tracker
 
 __all__ = ["RunContext", "binary_stdout"]
@@ -55,6 +56,14 @@ class RunContext:
     #: With ``--stats``: one entry per stage, filled while the pipeline runs.
     stats: list[StageStats] | None = None
     stopwatch: Stopwatch = field(default_factory=Stopwatch)
+    #: Outputs, holds and concurrency stages, for sources that confirm delivery (cobus.delivery).
+    delivery: Delivery = field(default_factory=Delivery)
+
+    def __post_init__(self) -> None:
+        self.delivery.output("stdout", self._flush_stdout)
+
+    def _flush_stdout(self) -> None:
+        self.stdout.flush()  # looked up each time: a test may swap ctx.stdout
 
     def track(self, path: str, total: int | None) -> Tracker:
         """A progress tracker for one input file of ``total`` bytes.

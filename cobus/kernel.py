@@ -2,11 +2,12 @@
 
 A task is a generator that yields system calls (:class:`Sleep`, :class:`ReadWait`,
 :class:`WriteWait`, :class:`NewTask`, :class:`WaitTask`, :class:`KillTask`,
-:class:`GetTid`); the :class:`Kernel` performs each call and sends its value
-back, or throws its error into the task. A task calls a sub-coroutine with
-``yield from``, so the kernel only ever sees system calls. One kernel runs in
-one thread; other threads reach it only through
-:meth:`Kernel.call_soon_threadsafe`. Nothing here knows stages or files.
+:class:`GetTid`, :class:`Wait` and :class:`Notify` on a :class:`Flag`); the
+:class:`Kernel` performs each call and sends its value back, or throws its
+error into the task. A task calls a sub-coroutine with ``yield from``, so the
+kernel only ever sees system calls. One kernel runs in one thread; other
+threads reach it only through :meth:`Kernel.call_soon_threadsafe`. Nothing
+here knows stages or files.
 
 Discussion: task lifetime. A task's result waits, like a Unix zombie, until a
 ``WaitTask`` collects it, unless the task was started ``detached`` (a listener
@@ -33,14 +34,17 @@ from .errors import CobusError, StageError
 
 __all__ = [
     "FileLike",
+    "Flag",
     "GetTid",
     "Kernel",
     "KillTask",
     "NewTask",
+    "Notify",
     "ReadWait",
     "Sleep",
     "SysCall",
     "TaskGen",
+    "Wait",
     "WaitTask",
     "WriteWait",
 ]
@@ -110,7 +114,37 @@ class GetTid:
     """The value is the calling task's id."""
 
 
-SysCall: TypeAlias = Sleep | ReadWait | WriteWait | NewTask | WaitTask | KillTask | GetTid
+class Flag:
+    """Something tasks wait for with :class:`Wait` and raise with :class:`Notify`.
+
+    A notification that finds nobody waiting is kept: the next ``Wait``
+    returns at once (so a task that was busy when its event came misses
+    nothing). Touched only in the kernel's thread.
+    """
+
+    __slots__ = ("pending", "waiters")
+
+    def __init__(self) -> None:
+        self.pending = False
+        self.waiters: list[_Task] = []
+
+
+@dataclass(frozen=True, slots=True)
+class Wait:
+    """Resume when ``flag`` is notified (value True) or after ``timeout`` seconds (False)."""
+
+    flag: Flag
+    timeout: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Notify:
+    """Wake every task waiting on ``flag``, or keep the notification for the next ``Wait``."""
+
+    flag: Flag
+
+
+SysCall: TypeAlias = Sleep | ReadWait | WriteWait | NewTask | WaitTask | KillTask | GetTid | Wait | Notify
 TaskGen: TypeAlias = Generator[SysCall, Any, Any]
 
 _READ, _WRITE = 0, 1  # slots in a selector key's waiters list
@@ -133,6 +167,7 @@ class _Task:
     wake: int = -1  # sequence number of the timer that may wake it; -1: none
     io: tuple[FileLike, int] | None = None  # (file object, _READ or _WRITE)
     joining: _Task | None = None  # the task it waits for
+    flag: Flag | None = None  # the flag it waits on
 
 
 class _Fatal(Exception):
@@ -201,6 +236,8 @@ class Kernel:
             WaitTask: self._sys_wait_task,
             KillTask: self._sys_kill_task,
             GetTid: self._sys_get_tid,
+            Wait: self._sys_wait,
+            Notify: self._sys_notify,
         }
 
     # -- public API -------------------------------------------------------------
@@ -308,7 +345,12 @@ class Kernel:
             _, seq, task = heapq.heappop(timers)
             if task.wake == seq:
                 task.wake = -1
-                self._schedule(task)
+                if task.flag is not None:  # a Wait that timed out
+                    task.flag.waiters.remove(task)
+                    task.flag = None
+                    self._schedule(task, False)
+                else:
+                    self._schedule(task)
 
     def _run_ready(self) -> None:
         # Only the tasks ready now: one that keeps yielding Sleep(0) cannot starve I/O.
@@ -416,6 +458,9 @@ class Kernel:
         if task.joining is not None:
             task.joining.waiters.remove(task)
             task.joining = None
+        if task.flag is not None:
+            task.flag.waiters.remove(task)
+            task.flag = None
 
     def _abort(self, failure: Exception | None) -> None:
         """Close every task, newest first; later errors become notes on ``failure``."""
@@ -469,6 +514,29 @@ class Kernel:
 
     def _sys_get_tid(self, task: _Task, call: GetTid) -> None:
         self._schedule(task, task.tid)
+
+    def _sys_wait(self, task: _Task, call: Wait) -> None:
+        flag = call.flag
+        if flag.pending:
+            flag.pending = False
+            self._schedule(task, True)
+            return
+        flag.waiters.append(task)
+        task.flag = flag
+        if call.timeout is not None:
+            task.wake = next(self._seq)
+            heapq.heappush(self._timers, (self._clock() + max(0.0, call.timeout), task.wake, task))
+
+    def _sys_notify(self, task: _Task, call: Notify) -> None:
+        flag = call.flag
+        if not flag.waiters:
+            flag.pending = True
+        for waiter in flag.waiters:
+            waiter.flag = None
+            waiter.wake = -1
+            self._schedule(waiter, True)
+        flag.waiters.clear()
+        self._schedule(task)
 
     # -- selector bookkeeping ---------------------------------------------------
 

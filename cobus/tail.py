@@ -13,6 +13,7 @@ knows click: :mod:`cobus.cli` parses the options and exits with what
 from __future__ import annotations
 
 import glob
+import io
 import os
 import re
 import stat
@@ -24,8 +25,9 @@ from typing import IO, Literal
 from .context import RunContext
 from .core import Target, coroutine
 from .errors import SinkError
-from .kernel import Kernel
+from .kernel import Kernel, KillTask, NewTask, TaskGen, WaitTask
 from .sources._tailstart import Start, parse_count, pid_alive
+from .sources._watch import hangup_watch
 from .sources.follow import follow
 
 __all__ = ["TailOptions", "UsageError", "modern_args", "options", "tail"]
@@ -273,8 +275,9 @@ def _follow_names(names: list[str], opts: TailOptions, output: _Output, complain
     files would, and --pid ends each once its file has been read to the end.
     """
     status = 0
-    kernel = Kernel()
-    ctx = RunContext(stdout=output.stream, live=True, live_source=True)
+    # The follow tasks get no stdout to watch: one task watches it for all (see _supervise).
+    ctx = RunContext(stdout=io.BytesIO(), live=True, live_source=True)
+    tasks: list[tuple[str, TaskGen]] = []
     count = opts.start
     by_lines = count.unit == "lines"
     for name in names:
@@ -294,14 +297,34 @@ def _follow_names(names: list[str], opts: TailOptions, output: _Output, complain
             lines=opts.count_text if by_lines else None,
             bytes=None if by_lines else opts.count_text,
         )
-        kernel.spawn(task, name=f"tail -F {name}")
+        tasks.append((f"tail -F {name}", task))
     output.flush()
+    kernel = Kernel()
     try:
+        kernel.spawn(_supervise(tasks, output.stream), name="tail -F")
         kernel.run()
     finally:
         kernel.close()
         output.flush()
     return status
+
+
+def _supervise(tasks: list[tuple[str, TaskGen]], out: IO[bytes]) -> TaskGen:
+    """Run the follow tasks until they end (--pid), and end the run when the reader of stdout goes.
+
+    A descriptor is waited on by one task at a time, so the hangup of a piped
+    stdout (``cobus tail -F x | head -1``) is watched here once, not by each
+    follow task.
+    """
+    tids = []
+    for name, task in tasks:
+        tids.append((yield NewTask(task, name=name)))
+    hangup = hangup_watch(out)
+    watching = None if hangup is None else (yield NewTask(hangup, name="tail: stdout"))
+    for tid in tids:
+        yield WaitTask(tid)
+    if watching is not None:
+        yield KillTask(watching)
 
 
 @coroutine

@@ -7,9 +7,11 @@ received is ever executed: no pickle, no eval, only ``json.loads`` and a
 shape check. A frame that breaks these rules raises :class:`WireError`.
 
     parent -> worker (the worker's stdin)    L R V   one batch each
+                                             B       a delivery barrier (cobus.delivery)
     worker -> parent (an extra pipe fd)      L R V   output batches
                                              O       bytes the branch's sinks wrote to stdout
                                              S       the oldest batch sent is fully processed
+                                             A       b"1"/b"0": the barrier passed; all delivered / held
                                              Q       the branch wants no more input (Done)
                                              E       {"message": "..."}: the branch failed
                                              Z       the branch closed cleanly (last frame)
@@ -29,6 +31,8 @@ from typing import IO, Any, Final
 from .core import Batch
 
 __all__ = [
+    "ACK",
+    "BARRIER",
     "DATA_KINDS",
     "END",
     "ERROR",
@@ -56,9 +60,11 @@ SYNC: Final = b"S"
 QUIT: Final = b"Q"
 ERROR: Final = b"E"
 END: Final = b"Z"
+BARRIER: Final = b"B"
+ACK: Final = b"A"
 
 DATA_KINDS: Final = frozenset((LINES, RECORDS, EVENTS))
-_KINDS: Final = frozenset((LINES, RECORDS, EVENTS, STDOUT, SYNC, QUIT, ERROR, END))
+_KINDS: Final = frozenset((LINES, RECORDS, EVENTS, STDOUT, SYNC, QUIT, ERROR, END, BARRIER, ACK))
 
 _HEADER = struct.Struct(">cI")
 #: The largest payload a 4-byte length can announce.

@@ -75,6 +75,8 @@ class _Worker:
         self.pending: list[Any] = []
         self.message: str | None = None
         self.ended = False
+        #: Answers to delivery barriers (A frames) not yet taken by :meth:`WorkerPool.drain`.
+        self.acks: deque[bool] = deque()
         self.reader = threading.Thread(daemon=True)
 
 
@@ -123,6 +125,7 @@ class WorkerPool:
             )
             w.reader.start()
         ctx.cleanups.append(self._reap)
+        ctx.delivery.stage(self.drain)
 
     def _spawn(self, index: int, argv: list[str], text: str) -> _Worker:
         r, w = os.pipe()
@@ -176,6 +179,40 @@ class WorkerPool:
             with self._cond:
                 self._raise_stopped()
             raise stage_error(f"{self.name}: cannot send to worker {w.index + 1}: {exc}") from exc
+
+    def drain(self) -> bool:
+        """A delivery barrier (cobus.delivery): each worker confirms, outputs are passed on.
+
+        Every worker runs the barrier over its own branch after the batches
+        sent before it, then answers with an A frame; its earlier outputs have
+        come back by then. True unless a branch holds items back.
+        """
+        if self._closed:
+            return True
+        for w in self._workers:
+            try:
+                w.writer.write(wire.BARRIER)
+            except (OSError, ValueError) as exc:
+                w.reader.join(5.0)
+                with self._cond:
+                    self._raise_stopped_failure()
+                raise stage_error(f"{self.name}: cannot send to worker {w.index + 1}: {exc}") from exc
+        with self._cond:
+            while not all(w.acks for w in self._workers):
+                gone = any(w.ended or not w.reader.is_alive() for w in self._workers)
+                if self._failure is not None or gone:
+                    self._raise_stopped_failure()
+                    return False
+                self._cond.wait(0.5)
+            delivered = all([w.acks.popleft() for w in self._workers])
+        self._flush_ready()
+        with self._deliver:
+            for w in self._workers:  # what the barrier's flush printed, after every batch's output
+                items, w.pending = w.pending, []
+                self._emit(items)
+        with self._cond:
+            self._raise_stopped_failure()
+        return delivered
 
     def _raise_stopped(self) -> None:
         """Raise the failure (once) or Done; call with ``_cond`` held."""
@@ -310,6 +347,10 @@ class WorkerPool:
                     self._results[seq], w.pending = w.pending, []
                 self._cond.notify_all()
             self._flush_ready()
+        elif kind == wire.ACK:
+            with self._cond:
+                w.acks.append(payload == b"1")
+                self._cond.notify_all()
         elif kind == wire.QUIT:
             with self._cond:
                 self._done = True
@@ -473,6 +514,9 @@ def _serve(stdin: IO[bytes], entry: Target, writer: wire.FrameWriter, ctx: RunCo
     try:
         try:
             while (frame := wire.read_frame(stdin)) is not None:
+                if frame[0] == wire.BARRIER:
+                    writer.write(wire.ACK, b"1" if ctx.delivery.confirm() else b"0")
+                    continue
                 batch = wire.decode_batch(*frame)
                 if wanted:
                     try:

@@ -265,12 +265,6 @@ def test_downstream_done_ends_the_follow(tmp_path: Path) -> None:
     assert got == [numbered(0, 10).encode()]
 
 
-def test_a_directory_is_an_error(tmp_path: Path) -> None:
-    thread = KernelThread(follow(collect([]), paths=[str(tmp_path)], ctx=Ctx()))
-    with pytest.raises(SourceError, match=f"^{tmp_path}: Is a directory$"):
-        thread.join(10)
-
-
 def test_interval_must_be_positive() -> None:
     spec = registry.lookup("follow", source=True)
     words = [Word(w, i, 1) for i, w in enumerate(["--interval", "0", "x.log"])]

@@ -14,14 +14,17 @@ from _util_live import wait_for
 
 from cobus.errors import SourceError, StageError
 from cobus.kernel import (
+    Flag,
     GetTid,
     Kernel,
     KillTask,
     NewTask,
+    Notify,
     ReadWait,
     Sleep,
     SysCall,
     TaskGen,
+    Wait,
     WaitTask,
     WriteWait,
 )
@@ -594,3 +597,49 @@ def test_echo_server_200_clients_1000_messages_each() -> None:
         listener.close()
     assert errors == []
     assert sorted(done) == list(range(clients))
+
+
+# -- flags: Wait and Notify ---------------------------------------------------------
+
+
+def test_notify_wakes_a_waiter_and_a_timeout_says_false(kernel: Kernel, clock: FakeClock) -> None:
+    trace: Trace = []
+    flag = Flag()
+
+    def waiter() -> TaskGen:
+        woken = yield Wait(flag, timeout=5.0)
+        trace.append((clock(), "woken", woken))
+        woken = yield Wait(flag, timeout=2.0)
+        trace.append((clock(), "timed out", not woken))
+        woken = yield Wait(flag)
+        trace.append((clock(), "kept", woken))
+
+    def notifier() -> TaskGen:
+        yield Sleep(1.0)
+        yield Notify(flag)
+        yield Sleep(10.0)
+        yield Notify(flag)  # nobody waits: kept for the next Wait
+
+    kernel.spawn(waiter())
+    kernel.spawn(notifier())
+    kernel.run()
+    assert trace == [(1.0, "woken", True), (3.0, "timed out", True), (11.0, "kept", True)]
+
+
+def test_a_killed_waiter_leaves_its_flag(kernel: Kernel) -> None:
+    flag = Flag()
+
+    def waiter() -> TaskGen:
+        yield Wait(flag, timeout=100.0)
+
+    def main() -> TaskGen:
+        tid = yield NewTask(waiter())
+        yield Sleep(0)
+        assert flag.waiters
+        yield KillTask(tid)
+        assert not flag.waiters
+        yield Notify(flag)
+
+    kernel.spawn(main())
+    kernel.run()
+    assert flag.pending

@@ -29,6 +29,7 @@ from typing import IO, Annotated, Any, cast
 
 from ..context import RunContext
 from ..core import RECORDS, Target, batch_len, coroutine
+from ..delivery import Hold
 from ..errors import StageError
 from ..formats import field_text
 from ..registry import ANY, Arg, Opt, ParamError, stage
@@ -223,10 +224,11 @@ class Report:
         self.next_at = clock() if self.redraw else (clock() + self.every if self.every else None)
         self.printed = False
         self._live: Any = None
+        self.hold: Hold | None = None
 
     @classmethod
     def for_run(cls, ctx: RunContext, *, as_csv: bool = False, every: str | None = None) -> Report:
-        return cls(
+        report = cls(
             ctx.stdout,
             clock=ctx.clock,
             console=_terminal_console(ctx),
@@ -234,6 +236,9 @@ class Report:
             as_csv=as_csv,
             every=parse_duration(every) if every else None,
         )
+        # What it tallies reaches the output only in the last view (cobus.delivery).
+        report.hold = ctx.delivery.hold("aggregate")
+        return report
 
     def due(self) -> bool:
         """Whether a snapshot is wanted now (checked when a batch arrived)."""
@@ -256,6 +261,8 @@ class Report:
         else:
             self._print(view)
         self.out.flush()
+        if self.hold is not None:
+            self.hold.release()
 
     def _draw(self, view: View) -> None:
         if self._live is None:
@@ -497,6 +504,7 @@ def uniq(
     fields = _fields([field])
     keys_of = _key_function(fields)
     seen: dict[Any, None] = {}
+    hold = ctx.delivery.hold("uniq")
     try:
         while True:
             seen.update(dict.fromkeys(keys_of(_records((yield), "uniq"))))
@@ -508,3 +516,4 @@ def uniq(
             text = f"{len(seen)}\n"
         ctx.stdout.write(text.encode("utf-8", "surrogateescape"))
         ctx.stdout.flush()
+        hold.release()

@@ -66,12 +66,16 @@ def write(
         out = open(path, "ab" if append else "wb")
     except OSError as exc:
         raise SinkError(f"{path}: {exc.strerror or exc}") from exc
+    ctx.delivery.output(path, out.flush)
     try:
         yield from _write_batches(out, flush=ctx.live)
     except OSError as exc:
         raise SinkError(f"{path}: {exc.strerror or exc}") from exc
     finally:
-        out.close()
+        try:
+            out.close()  # flushes: it fails as the writes would
+        except OSError as exc:
+            raise SinkError(f"{path}: {exc.strerror or exc}") from exc
 
 
 @stage("null", role="sink", examples=("cat big.log | grep foo | null",))

@@ -171,6 +171,7 @@ def table(
     """
     columns = split_fields(fields) or None
     rows: list[list[str]] = []
+    hold = ctx.delivery.hold("table")
     try:
         while True:
             batch = yield
@@ -181,6 +182,7 @@ def table(
                 rows.extend([field_text(r.get(c)) for c in cols] for r in batch)
     finally:
         _draw(ctx, columns or [], rows, title)
+        hold.release()
 
 
 def _draw(ctx: RunContext, columns: list[str], rows: list[list[str]], title: str) -> None:
