@@ -321,3 +321,19 @@ def test_a_reader_that_goes_away_ends_tail_quietly(files: Path) -> None:
     assert proc.wait(30) == 0
     assert proc.stderr.read() == b""
     proc.stderr.close()
+
+
+def test_F_ends_when_its_reader_goes_away(files: Path) -> None:
+    """``cobus tail -F x | head -1`` on a quiet file: the hangup of stdout ends the run."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cobus", "tail", "-F", "-n", "3", "small"],
+        cwd=files,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline() == b"line 22\n"
+    proc.stdout.close()
+    assert proc.wait(30) == 0
+    assert proc.stderr.read() == b""
+    proc.stderr.close()

@@ -198,3 +198,26 @@ def test_follow_n_in_a_pipeline(tmp_path: Path) -> None:
     sleeper.wait()
     r = run_cobus(["run", f"follow -n 2 --pid {sleeper.pid} {path} | print"])
     assert (r.returncode, r.stdout, r.stderr) == (0, b"two\nthree\n", b"")
+
+
+def test_follow_pid_empties_a_fifo_then_ends(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    batches: list[bytes] = []
+    code = (
+        "import sys, time\nf = open(sys.argv[1], 'w')\n"
+        "for i in range(5): print(i, file=f, flush=True)\ntime.sleep(60)"
+    )
+    writer = subprocess.Popen([sys.executable, "-c", code, str(fifo)])
+    run = KernelThread(follow(collect(batches), paths=[str(fifo)], ctx=Ctx(), pid=writer.pid, interval=0.02))
+    try:
+        wait_for(lambda: b"".join(batches).count(b"\n") >= 1, what="a first line from the FIFO")
+        assert run.running
+    finally:
+        writer.kill()
+        writer.wait()
+    try:
+        wait_for(lambda: not run.running, what="follow to end")
+    finally:
+        run.stop()
+    assert b"".join(batches) == b"0\n1\n2\n3\n4\n"
