@@ -164,14 +164,15 @@ def test_follow_pid_ends_after_reading_all_the_process_wrote(tmp_path: Path) -> 
         follow(collect(batches), paths=[str(path)], ctx=Ctx(), lines="+1", pid=writer.pid, interval=0.02)
     )
     try:
-        wait_for(lambda: path.stat().st_size > 0, what="the writer's first line")
+        want = b"".join(b"%d\n" % i for i in range(50))
+        wait_for(lambda: path.stat().st_size == len(want), what="the writer's 50 lines")
         assert run.running
         writer.kill()
         writer.wait()
         wait_for(lambda: not run.running, what="follow to end")
     finally:
         run.stop()
-    assert b"".join(batches) == b"".join(b"%d\n" % i for i in range(50))
+    assert b"".join(batches) == want
 
 
 @pytest.mark.parametrize(
@@ -204,14 +205,15 @@ def test_follow_pid_empties_a_fifo_then_ends(tmp_path: Path) -> None:
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
     batches: list[bytes] = []
+    done = tmp_path / "written"
     code = (
         "import sys, time\nf = open(sys.argv[1], 'w')\n"
-        "for i in range(5): print(i, file=f, flush=True)\ntime.sleep(60)"
+        "for i in range(5): print(i, file=f, flush=True)\nopen(sys.argv[2], 'w').close()\ntime.sleep(60)"
     )
-    writer = subprocess.Popen([sys.executable, "-c", code, str(fifo)])
+    writer = subprocess.Popen([sys.executable, "-c", code, str(fifo), str(done)])
     run = KernelThread(follow(collect(batches), paths=[str(fifo)], ctx=Ctx(), pid=writer.pid, interval=0.02))
     try:
-        wait_for(lambda: b"".join(batches).count(b"\n") >= 1, what="a first line from the FIFO")
+        wait_for(done.exists, what="the writer to have written its 5 lines")
         assert run.running
     finally:
         writer.kill()
