@@ -153,11 +153,16 @@ def test_inotify_wakes_a_follower_long_before_its_interval(tmp_path: Path, start
 # -- as a process: stdout's reader goes away; many files ---------------------------------------
 
 
-def test_head_ends_cobus_at_once_on_a_quiet_file(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "pipeline",
+    ["follow --from-start {log} | print", "broadcast [follow --from-start {log}] [follow {log}.2] | print"],
+    ids=["one-follow", "two-follows"],
+)
+def test_head_ends_cobus_at_once_on_a_quiet_file(tmp_path: Path, pipeline: str) -> None:
     log = tmp_path / "quiet.log"
     log.write_bytes(b"first\nsecond\n")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cobus", "run", f"follow --from-start {log} | print"],
+        [sys.executable, "-m", "cobus", "run", pipeline.format(log=log)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )

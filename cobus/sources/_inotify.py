@@ -10,13 +10,15 @@ limit, a name that is gone); callers then poll. Nothing here knows follow.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import errno
 import os
 import struct
 import sys
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # ctypes is loaded only by a run that follows files
+    import ctypes
 
 __all__ = [
     "IN_ATTRIB",
@@ -66,6 +68,9 @@ class Event:
 def _libc() -> ctypes.CDLL | None:
     if not sys.platform.startswith("linux"):
         return None
+    import ctypes
+    import ctypes.util
+
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
         for name in ("inotify_init1", "inotify_add_watch", "inotify_rm_watch"):
@@ -106,6 +111,8 @@ class Inotify:
         """
         wd = self._libc.inotify_add_watch(self.fd, os.fsencode(path), mask)
         if wd < 0:
+            import ctypes
+
             code = ctypes.get_errno()
             if code in (errno.ENOENT, errno.ENOTDIR, errno.ENOSPC, errno.EACCES, errno.EINVAL):
                 return None

@@ -177,16 +177,20 @@ def hangup_watch(out: IO[bytes] | Any) -> TaskGen | None:
         fd = out.fileno()
         if not stat.S_ISFIFO(os.fstat(fd).st_mode):
             return None
+        # A descriptor of its own: two follows in one run each wait on theirs.
+        return _hangup(os.dup(fd))
     except (AttributeError, OSError, ValueError):
         return None
-    return _hangup(fd)
 
 
 def _hangup(fd: int) -> TaskGen:
-    poller = select.poll()
-    poller.register(fd, select.POLLERR | select.POLLHUP)
-    while True:
-        yield ReadWait(fd)
-        if any(mask & (select.POLLERR | select.POLLHUP) for _, mask in poller.poll(0)):
-            raise BrokenPipeError(32, "the reader of stdout went away")
-        yield Wait(Flag(), SAFETY_POLL)  # woken for something else: do not spin
+    try:
+        poller = select.poll()
+        poller.register(fd, select.POLLERR | select.POLLHUP)
+        while True:
+            yield ReadWait(fd)
+            if any(mask & (select.POLLERR | select.POLLHUP) for _, mask in poller.poll(0)):
+                raise BrokenPipeError(32, "the reader of stdout went away")
+            yield Wait(Flag(), SAFETY_POLL)  # woken for something else: do not spin
+    finally:
+        os.close(fd)

@@ -38,6 +38,11 @@ MAX_HELD = 1 << 20  # a partial line longer than this is sent on as a line of it
 RESCAN_EVERY = 1.0  # seconds between glob rescans and --state checkpoints
 #: Seconds between the empty batches an idle follow sends down the pipeline.
 TICK_EVERY = 0.25
+#: Bytes before the read position that must match in a file taken for logrotate's copy.
+TAIL_SIZE = 256
+#: Seconds a rotated file is still read while its writer has not moved to the new one.
+LINGER = 1.0
+LINGER_POLL = 0.02
 #: Descriptors left for everything but followed files (stdout, sockets, workers' pipes).
 FD_RESERVE = 64
 _OPEN_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK  # NONBLOCK: a FIFO opens at once
@@ -121,17 +126,21 @@ class _Follower:
     more, and only then opening the new file from its start, delivers every
     line once and in order: nothing in the new file can be older than the rest
     of the old one. Reopening first would drop those lines or deliver them after
-    newer ones. What a writer puts into the old file after we let go of it is
-    lost, as with ``tail -F``.
+    newer ones. The writer reopens its log a moment after the rename (on
+    logrotate's postrotate signal), so the old file is only let go once the
+    new one has data, or after a second of quiet; what a writer puts into
+    the old file after that is lost, as with ``tail -F``.
 
     Discussion: truncation (copytruncate). logrotate copies the file, then
     truncates it while the writer keeps it open; the writer's next lines land
     at the start. The file is shorter than ``pos`` unless the writer was
     quick with a burst longer than the old file, so size alone is not enough:
     the file's first bytes are compared with ``head`` too, and either change
-    means "read again from the start". Reading on each inotify event keeps
-    the lines written between our last read and the copy few; tail -F loses
-    the same ones.
+    means "read again from the start". Before that, the lines written after
+    our last read that logrotate managed to copy are read from the copy
+    (``app.log.1``: same first bytes, same bytes before ``pos``), so only
+    those written between the copy and the truncation are lost (tail -F
+    loses the others too).
 
     Discussion: a partial last line at exit. Without ``--state`` it is sent with
     a newline added, so nothing is lost. With ``--state`` it is held back and the
@@ -172,6 +181,7 @@ class _Follower:
         self.held = b""
         self.sent = 0
         self.head = b""
+        self.tail = b""  # the last bytes read, up to TAIL_SIZE (to recognise a copy)
         self.last = saved  # the checkpoint of the last file we let go of
         self.parked: Cursor | None = None  # closed for want of descriptors: reopen here
         self.noticed = False  # the user was told the name is a directory
@@ -280,6 +290,7 @@ class _Follower:
         self.fd, self.ident = fd, (st.st_dev, st.st_ino)
         self.pos = self.sent = 0 if self.fifo else pos
         self.head = b"" if self.fifo else os.pread(fd, min(pos, HEAD_SIZE), 0)
+        self.tail = b"" if self.fifo else os.pread(fd, min(pos, TAIL_SIZE), pos - min(pos, TAIL_SIZE))
         self.watch.arm(self.path)
         return True
 
@@ -301,6 +312,8 @@ class _Follower:
         self.pos += len(data)
         if at == len(self.head) < HEAD_SIZE:
             self.head += data[: HEAD_SIZE - at]
+        if data:
+            self.tail = (self.tail + data)[-TAIL_SIZE:]
         self._deliver(data)
         return bool(data)
 
@@ -354,8 +367,45 @@ class _Follower:
 
     def _truncated(self) -> None:
         self.ctx.warn(f"{self.path}: file truncated, reading it from the start")
+        copy = self._find_copy()
+        if copy is not None:  # copytruncate: the lines we had not read yet are in the copy
+            try:
+                while data := os.pread(copy, BLOCK_SIZE, self.pos):
+                    self.pos += len(data)
+                    self._deliver(data)
+            finally:
+                os.close(copy)
         self._deliver(b"", flush=True)
-        self.pos, self.sent, self.head = 0, 0, b""
+        self.pos, self.sent, self.head, self.tail = 0, 0, b"", b""
+
+    def _find_copy(self) -> int | None:
+        """The copy logrotate made of this file before truncating it, if it holds more.
+
+        A regular file beside it whose name starts with its name, longer than
+        what we read, with the same first bytes and the same bytes before ``pos``.
+        """
+        if not self.head or not self.tail:
+            return None
+        folder, name = os.path.split(os.path.abspath(self.path))
+        try:
+            entries = [e for e in os.scandir(folder) if e.name.startswith(name) and e.name != name]
+        except OSError:
+            return None
+        for entry in entries:
+            try:
+                fd = os.open(entry.path, _OPEN_FLAGS)
+            except OSError:
+                continue
+            st = os.fstat(fd)
+            if (
+                stat.S_ISREG(st.st_mode)
+                and st.st_size > self.pos
+                and os.pread(fd, len(self.head), 0) == self.head
+                and os.pread(fd, len(self.tail), self.pos - len(self.tail)) == self.tail
+            ):
+                return fd
+            os.close(fd)
+        return None
 
     def _replaced(self) -> bool:
         """Whether the name is gone or now belongs to another file."""
@@ -366,11 +416,28 @@ class _Follower:
         return (st.st_dev, st.st_ino) != self.ident
 
     def _let_go(self) -> TaskGen:
-        """Read the old file to its end (see the Discussion above), then close it."""
-        while self._read_block():
-            yield Sleep(0)
+        """Read the old file to its end (see the Discussion above), then close it.
+
+        Its end is when the writer has moved on: the new file at the name has
+        data, or the old one stayed quiet for :data:`LINGER` seconds.
+        """
+        quiet_since = self.ctx.clock()
+        while not self.outlet.done:
+            if self._read_block():
+                quiet_since = self.ctx.clock()
+                yield Sleep(0)
+            elif self._name_has_data() or self.ctx.clock() - quiet_since >= LINGER:
+                break
+            else:  # the old file's watch wakes us for its writes; the new file is polled
+                yield Wait(self.watch.flag, min(self.interval, LINGER_POLL))
         self._deliver(b"", flush=True)  # nothing more will come to it by this name
         self._close()
+
+    def _name_has_data(self) -> bool:
+        try:
+            return os.stat(self.path).st_size > 0
+        except FileNotFoundError:
+            return False
 
     def _pause(self, call: Sleep | Wait) -> TaskGen:
         """Wait; first close the file if too many are open (it is reopened by name)."""
