@@ -3,6 +3,9 @@
 An XML event is a tuple: ``("start", tag, attrs)``, ``("text", text)`` or
 ``("end", tag)``; ``("abort", message)`` says the document in progress was
 malformed and abandoned (``xml --recover``): its open elements end there.
+``("stream", name)`` says the events that follow belong to the input stream
+``name`` (``listen | xml``: one per connection), until the next such event;
+a consumer that keeps state across events keeps one per stream.
 Tags and attribute names are in Clark notation (``{uri}local`` when
 namespaced, else plain). ``text`` is the whole run of
 character data between two tags (CDATA and entities merged in, never two text
@@ -33,6 +36,7 @@ __all__ = [
     "ABORT",
     "END",
     "START",
+    "STREAM",
     "TEXT",
     "Event",
     "Record",
@@ -47,6 +51,7 @@ START = "start"
 TEXT = "text"
 END = "end"
 ABORT = "abort"
+STREAM = "stream"
 
 Event: TypeAlias = tuple[Any, ...]
 Record: TypeAlias = dict[str, Any]
@@ -104,6 +109,9 @@ class RecordBuilder:
         self._own: list[str] = []
         self._has_children = False
         self._names: dict[str, str] = {}
+        #: ``("stream", key)`` events: the open records of the other streams.
+        self._key: str | None = None
+        self._saved: dict[str | None, tuple[Any, ...]] = {}
 
     def feed(self, events: Iterable[Event]) -> list[Record]:
         """The records that end in this batch of events, in document order."""
@@ -119,6 +127,8 @@ class RecordBuilder:
                     depth = 1
                     self._own = []
                     self._has_children = False
+                elif kind == STREAM:
+                    record, depth, texts = self._switch(event[1], record, depth, texts)
                 continue
             if kind == TEXT:
                 if depth >= 2:
@@ -147,8 +157,25 @@ class RecordBuilder:
             elif kind == ABORT:
                 # The document was abandoned mid-record: drop what was built.
                 record, depth = None, 0
+            elif kind == STREAM:
+                record, depth, texts = self._switch(event[1], record, depth, texts)
         self._record, self._depth, self._texts = record, depth, texts
         return out
+
+    def _switch(self, key: str, record: Record | None, depth: int, texts: list[str]) -> tuple[Any, ...]:
+        """Put the open record of the current stream aside and take up ``key``'s.
+
+        Only a stream with a record open keeps saved state, so a stream that
+        ended between records (every connection does) leaves nothing behind.
+        """
+        if record is not None:
+            self._saved[self._key] = (record, depth, texts, self._child, self._own, self._has_children)
+        self._key = key
+        saved = self._saved.pop(key, None)
+        if saved is None:
+            return None, 0, []
+        record, depth, texts, self._child, self._own, self._has_children = saved
+        return record, depth, texts
 
 
 def element_record(element: Any, names: dict[Any, str]) -> Record:

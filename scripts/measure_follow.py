@@ -44,9 +44,17 @@ def latency(folder: Path, lines: int) -> list[float]:
             arrived.set()
 
     threading.Thread(target=reader, daemon=True).start()
-    time.sleep(1.0)  # interpreter start-up and the first look at the file
     try:
         with open(log, "ab", buffering=0) as f:
+            # Past interpreter start-up: a line written before follow opened the file is not read.
+            deadline = time.monotonic() + 60
+            while not arrived.is_set():
+                if time.monotonic() > deadline:
+                    raise SystemExit("cobus did not start following within 60 s")
+                f.write(b"%r\n" % time.monotonic())
+                arrived.wait(0.2)
+            time.sleep(0.3)
+            delays.clear()
             for _ in range(lines):
                 arrived.clear()
                 f.write(b"%r\n" % time.monotonic())

@@ -167,3 +167,12 @@ def test_a_bad_state_file_is_named_with_a_way_out(
     done = run_cobus(["run", f"follow --state {state} {tmp_path / 'app.log'} | print"], timeout=30)
     assert (done.returncode, done.stdout) == (1, b"")
     assert done.stderr.decode().startswith(f"cobus: error: {state}: {message}")
+
+
+def test_a_huge_state_file_is_not_read(tmp_path: Path) -> None:
+    state = tmp_path / "follow.state"
+    with open(state, "wb") as f:
+        f.truncate(1 << 30)  # sparse: a gigabyte of nothing, at no cost
+    done = run_cobus(["run", f"follow --state {state} {tmp_path / 'app.log'} | print"], timeout=30)
+    assert (done.returncode, done.stdout) == (1, b"")
+    assert done.stderr.decode().startswith(f"cobus: error: {state}: too big for a follow state file")

@@ -16,7 +16,7 @@ from _util_live import Ctx, KernelThread, wait_for
 from util import collect
 
 from cobus.sources._inotify import Inotify
-from cobus.sources.follow import follow
+from cobus.sources.follow import _follow, follow
 
 
 class Run:
@@ -218,3 +218,42 @@ def test_two_thousand_files_under_a_limit_of_1024_descriptors(tmp_path: Path, so
     assert err == b""
     got = sorted(out.read_bytes().splitlines())
     assert got == sorted(b"round %d file %d" % (r, i) for r in range(2) for i in range(n))
+
+
+# -- without inotify: the polling fallback ---------------------------------------------------
+
+
+def test_without_inotify_polling_sees_rotation_and_a_truncation_burst(tmp_path: Path) -> None:
+    log = tmp_path / "app.log"
+    log.write_bytes(b"")
+    batches: list[bytes] = []
+    ctx = Ctx()
+    task = _follow(
+        collect(batches),
+        [str(log)],
+        ctx,
+        state=None,
+        from_start=True,
+        with_filename=False,
+        interval=0.02,
+        inotify=False,
+    )
+    thread = KernelThread(task)
+    try:
+
+        def lines() -> list[bytes]:
+            return b"".join(batches).splitlines()
+
+        append(log, b"one\ntwo\n")
+        wait_for(lambda: len(lines()) == 2, 10, "the first lines")
+        os.rename(log, tmp_path / "app.log.1")
+        append(tmp_path / "app.log.1", b"three\n")  # the writer has not reopened yet
+        log.write_bytes(b"four\n")
+        wait_for(lambda: len(lines()) == 4, 10, "the rotated file's rest, then the new file")
+        with open(log, "r+b") as f:  # copytruncate, then a burst longer than the old file
+            f.truncate(0)
+            f.write(b"".join(b"burst %d\n" % i for i in range(20)))
+        wait_for(lambda: len(lines()) == 24, 10, "the burst")
+        assert lines() == [b"one", b"two", b"three", b"four"] + [b"burst %d" % i for i in range(20)]
+    finally:
+        thread.stop()

@@ -2,9 +2,11 @@
 
 A :class:`Cursor` names a position in one file by its device, inode and a
 hash of its first bytes, so a file that merely reuses an inode is not taken
-for the old one. :class:`State` keeps a cursor per followed path in a JSON
-file, replaced atomically; :func:`load_state` refuses anything that is not
-such a file, with a message saying how to start afresh. Nothing here reads
+for the old one; :func:`find_rotated` and :func:`find_copy` find where a
+file went (renamed, or copied before a truncation). :class:`State` keeps a
+cursor per followed path in a JSON file, replaced atomically;
+:func:`load_state` refuses anything that is not such a file, with a message
+saying how to start afresh. Nothing here reads
 lines or knows the pipeline.
 """
 
@@ -18,7 +20,16 @@ from dataclasses import asdict, astuple, dataclass
 
 from ..errors import SourceError
 
-__all__ = ["HEAD_SIZE", "MAX_STATE_SIZE", "Cursor", "State", "find_rotated", "head_hash", "load_state"]
+__all__ = [
+    "HEAD_SIZE",
+    "MAX_STATE_SIZE",
+    "Cursor",
+    "State",
+    "find_copy",
+    "find_rotated",
+    "head_hash",
+    "load_state",
+]
 
 HEAD_SIZE = 1024  # bytes of a file's start that tell it from another with a reused inode
 
@@ -64,6 +75,34 @@ def find_rotated(path: str, saved: Cursor) -> tuple[int, os.stat_result] | None:
         st = os.fstat(fd)
         if saved.identifies(fd, st):
             return fd, st
+        os.close(fd)
+    return None
+
+
+def find_copy(path: str, head: bytes, tail: bytes, pos: int) -> int | None:
+    """An open copy of ``path`` made before it was truncated (logrotate's copytruncate), if longer.
+
+    A regular file beside it whose name starts with its name, longer than
+    ``pos``, starting with ``head`` and holding ``tail`` just before ``pos``.
+    """
+    folder, name = os.path.split(os.path.abspath(path))
+    try:
+        entries = [e for e in os.scandir(folder) if e.name.startswith(name) and e.name != name]
+    except OSError:
+        return None
+    for entry in entries:
+        try:
+            fd = os.open(entry.path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+        except OSError:
+            continue
+        st = os.fstat(fd)
+        if (
+            stat.S_ISREG(st.st_mode)
+            and st.st_size > pos
+            and os.pread(fd, len(head), 0) == head
+            and os.pread(fd, len(tail), pos - len(tail)) == tail
+        ):
+            return fd
         os.close(fd)
     return None
 

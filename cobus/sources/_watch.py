@@ -73,8 +73,8 @@ class Watch:
 class Watcher:
     """The inotify instance of one follow run, and the task that reads it."""
 
-    def __init__(self) -> None:
-        self.inotify = ino.Inotify.open()
+    def __init__(self, *, inotify: bool = True) -> None:
+        self.inotify = ino.Inotify.open() if inotify else None
         self.dir_wds: dict[str, int] = {}  # directory -> its watch
         self._by_wd: dict[int, set[Watch]] = {}  # file watch -> the names on that inode
         self._by_dir: dict[int, dict[bytes, set[Watch]]] = {}  # directory watch -> name -> watches

@@ -2,14 +2,16 @@
 
 The drivers (``_xmlparsers``) import lxml and xml.sax, which cost a few tens
 of milliseconds; the ``xml`` stage imports them only when a pipeline uses it,
-so ``cat | grep`` starts without them.
+so ``cat | grep`` starts without them. The wording of every refusal (entity
+declarations, external DTDs, undefined entities) is here too, one for all
+drivers.
 """
 
 from __future__ import annotations
 
 from typing import Any, Protocol
 
-__all__ = ["Driver", "XmlProblem"]
+__all__ = ["Driver", "XmlProblem", "refuse_declaration", "refuse_dtd", "undefined"]
 
 
 class XmlProblem(Exception):
@@ -28,3 +30,27 @@ class Driver(Protocol):
     def feed(self, data: bytes) -> bytes | None: ...
     def take(self) -> list[Any]: ...
     def close(self) -> None: ...
+
+
+_ENTITIES_HINT = "use --allow-entities to accept internal entities"
+
+
+def refuse_declaration(name: str, is_parameter: bool, external: bool, allow: bool) -> str | None:
+    """Why an entity declaration is refused, or None when it may stand."""
+    kind = "parameter entity" if is_parameter else "entity"
+    if external:
+        return f"document declares the external {kind} {name!r}; external entities are never resolved"
+    if not allow:
+        return f"document declares the {kind} {name!r}; {_ENTITIES_HINT}"
+    return None
+
+
+def refuse_dtd(system_id: str | None, public_id: str | None, allow: bool) -> str | None:
+    if (system_id or public_id) and not allow:
+        named = system_id or public_id
+        return f"document names an external DTD ({named}), which is never loaded; {_ENTITIES_HINT}"
+    return None
+
+
+def undefined(name: str) -> str:
+    return f"undefined entity {name!r} (external DTDs are never loaded)"

@@ -27,7 +27,7 @@ from ..core import LINES, Done, Target
 from ..errors import SourceError
 from ..kernel import KillTask, NewTask, Notify, ReadWait, Sleep, TaskGen, Wait, WaitTask
 from ..registry import Arg, Opt, ParamError, stage
-from ._cursor import HEAD_SIZE, Cursor, State, find_rotated, head_hash
+from ._cursor import HEAD_SIZE, Cursor, State, find_copy, find_rotated, head_hash
 from ._tailstart import Start, parse_count, pid_alive
 from ._watch import Watch, Watcher, hangup_watch
 
@@ -367,7 +367,7 @@ class _Follower:
 
     def _truncated(self) -> None:
         self.ctx.warn(f"{self.path}: file truncated, reading it from the start")
-        copy = self._find_copy()
+        copy = find_copy(self.path, self.head, self.tail, self.pos) if self.head and self.tail else None
         if copy is not None:  # copytruncate: the lines we had not read yet are in the copy
             try:
                 while data := os.pread(copy, BLOCK_SIZE, self.pos):
@@ -377,35 +377,6 @@ class _Follower:
                 os.close(copy)
         self._deliver(b"", flush=True)
         self.pos, self.sent, self.head, self.tail = 0, 0, b"", b""
-
-    def _find_copy(self) -> int | None:
-        """The copy logrotate made of this file before truncating it, if it holds more.
-
-        A regular file beside it whose name starts with its name, longer than
-        what we read, with the same first bytes and the same bytes before ``pos``.
-        """
-        if not self.head or not self.tail:
-            return None
-        folder, name = os.path.split(os.path.abspath(self.path))
-        try:
-            entries = [e for e in os.scandir(folder) if e.name.startswith(name) and e.name != name]
-        except OSError:
-            return None
-        for entry in entries:
-            try:
-                fd = os.open(entry.path, _OPEN_FLAGS)
-            except OSError:
-                continue
-            st = os.fstat(fd)
-            if (
-                stat.S_ISREG(st.st_mode)
-                and st.st_size > self.pos
-                and os.pread(fd, len(self.head), 0) == self.head
-                and os.pread(fd, len(self.tail), self.pos - len(self.tail)) == self.tail
-            ):
-                return fd
-            os.close(fd)
-        return None
 
     def _replaced(self) -> bool:
         """Whether the name is gone or now belongs to another file."""
@@ -591,14 +562,16 @@ def _follow(
     interval: float,
     start: Start | None = None,
     pid: int | None = None,
+    inotify: bool = True,
 ) -> TaskGen:
     """The follow task: start a follower per new name, tick, checkpoint, close the target last.
 
     When it is killed, the kernel closes the followers first (they are its
     children), so the checkpoint written here includes their last lines.
+    ``inotify=False`` polls as where inotify is missing (for tests).
     """
     outlet = _Outlet(target, ctx.clock)
-    watcher = Watcher()
+    watcher = Watcher(inotify=inotify)
     files = _Files()
     followers: dict[str, _Follower] = {}
     skipped: set[str] = set()

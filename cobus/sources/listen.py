@@ -10,7 +10,8 @@ different clients are never mixed. A line longer than ``--max-line`` is cut
 from __future__ import annotations
 
 import socket
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, Protocol
 from urllib.parse import urlsplit
 
 from ..context import RunContext
@@ -18,8 +19,9 @@ from ..core import LINES, Done, Target
 from ..errors import SourceError
 from ..kernel import GetTid, KillTask, NewTask, ReadWait, TaskGen
 from ..registry import Arg, Opt, ParamError, stage
+from ._framing import BadClient, Framing, make_framer
 
-__all__ = ["listen", "parse_address"]
+__all__ = ["Outlet", "Stream", "listen", "parse_address", "peer_name", "serve"]
 
 MAX_LINE = 1 << 20
 RECV_SIZE = 1 << 18
@@ -47,7 +49,7 @@ def parse_address(text: str) -> tuple[str, int]:
     return parts.hostname or DEFAULT_HOST, port
 
 
-class _Outlet:
+class Outlet:
     """The target every client task sends into, and the count of cut lines."""
 
     def __init__(self, target: Target, ctx: RunContext, max_line: int) -> None:
@@ -57,7 +59,7 @@ class _Outlet:
         self.done = False
         self.cut = 0
 
-    def send(self, block: bytes) -> None:
+    def send(self, block: bytes | list[Any]) -> None:
         if block and not self.done:
             try:
                 self.target.send(block)
@@ -70,49 +72,31 @@ class _Outlet:
         self.cut += n
 
 
-class _Lines:
-    """Cuts one connection's bytes into blocks of whole lines, none over ``max_line``."""
+class Stream(Protocol):
+    """What one connection's bytes go into; raises :class:`BadClient` to drop the client."""
 
-    def __init__(self, outlet: _Outlet) -> None:
+    def feed(self, data: bytes) -> None: ...
+    def close(self) -> None: ...
+
+
+class _LineStream:
+    """A connection's messages, framed, sent on as blocks of whole lines."""
+
+    def __init__(self, outlet: Outlet, framing: Framing) -> None:
         self.outlet = outlet
-        self.max = outlet.max_line
-        self.held = b""  # the unfinished last line, never longer than max
-        self.skipping = False  # dropping the rest of a line that was cut
+        self.framer = make_framer(framing, outlet.max_line, outlet.count_cut)
 
-    def feed(self, data: bytes) -> bytes:
-        if self.skipping:
-            nl = data.find(b"\n")
-            if nl < 0:
-                return b""
-            self.skipping = False
-            data = data[nl + 1 :]
-        if self.held:
-            data = self.held + data
-        end = data.rfind(b"\n") + 1
-        block, rest = data[:end], data[end:]
-        if len(block) > self.max:  # only then can a line in it be too long
-            block = self._cut(block)
-        if len(rest) > self.max:
-            block += rest[: self.max] + b"\n"
-            rest = b""
-            self.skipping = True
-            self.outlet.count_cut(1)
-        self.held = rest
-        return block
+    def feed(self, data: bytes) -> None:
+        self.outlet.send(self.framer.feed(data))
 
-    def flush(self) -> bytes:
-        """The unfinished line of a client that hung up, with its newline."""
-        held, self.held = self.held, b""
-        return held + b"\n" if held else b""
+    def close(self) -> None:
+        self.outlet.send(self.framer.flush())
 
-    def _cut(self, block: bytes) -> bytes:
-        lines = block.split(b"\n")
-        lines.pop()  # the block ends with a newline
-        long = sum(len(line) > self.max for line in lines)
-        if not long:
-            return block
-        self.outlet.count_cut(long)
-        return b"".join(line[: self.max] + b"\n" for line in lines)
+
+def peer_name(peer: Any) -> str:
+    """A client's address as ``tcp://HOST:PORT`` (IPv6 in brackets), for messages."""
+    host, port = peer[0], peer[1]
+    return f"tcp://[{host}]:{port}" if ":" in host else f"tcp://{host}:{port}"
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -154,19 +138,33 @@ def listen(
     *,
     address: Annotated[str, Arg("tcp://HOST:PORT; HOST defaults to 127.0.0.1", metavar="URL")],
     max_line: Annotated[int, Opt("", "cut lines longer than BYTES", metavar="BYTES")] = MAX_LINE,
+    framing: Annotated[
+        Framing, Opt("", "newline, octet (RFC 6587 octet counting) or auto (per message)")
+    ] = "newline",
     ctx: RunContext,
 ) -> TaskGen:
     """Read newline-delimited text from any number of TCP clients, each line whole.
 
     A client that hangs up mid-line has its partial line delivered; port 0
-    picks a free port and says which on stderr.
+    picks a free port and says which on stderr. --framing octet reads RFC
+    6587 octet counting (LEN SP MSG, as logger --tcp --octet-count sends),
+    one message per line; auto takes a message that starts with digits and a
+    space as counted, any other as a line. A client that breaks the framing
+    is named on stderr and dropped; the others go on.
     """
     host, port = parse_address(address)
-    return _serve(target, address, host, port, _Outlet(target, ctx, max_line))
+    outlet = Outlet(target, ctx, max_line)
+    return serve(target, address, host, port, outlet, lambda peer: _LineStream(outlet, framing))
 
 
-def _serve(target: Target, address: str, host: str, port: int, outlet: _Outlet) -> TaskGen:
-    """The listen task: accept connections and start a client task for each."""
+def serve(
+    target: Target, address: str, host: str, port: int, outlet: Outlet, open_stream: Callable[[str], Stream]
+) -> TaskGen:
+    """The listen task: accept connections and start a client task for each.
+
+    ``open_stream`` makes what a connection's bytes go into, given the
+    client's name (:func:`peer_name`).
+    """
     server: socket.socket | None = None
     try:
         me = yield GetTid()
@@ -181,7 +179,9 @@ def _serve(target: Target, address: str, host: str, port: int, outlet: _Outlet) 
             except (BlockingIOError, ConnectionAbortedError):
                 continue  # another task or the client was quicker
             conn.setblocking(False)
-            yield NewTask(_client(conn, outlet, me), name=f"listen {peer}", detached=True)
+            name = peer_name(peer)
+            client = _client(conn, open_stream(name), name, outlet, me)
+            yield NewTask(client, name=f"listen {name}", detached=True)
     except OSError as exc:
         raise SourceError(f"{address}: {exc.strerror or exc}") from exc
     finally:
@@ -192,9 +192,8 @@ def _serve(target: Target, address: str, host: str, port: int, outlet: _Outlet) 
         target.close()
 
 
-def _client(conn: socket.socket, outlet: _Outlet, server: int) -> TaskGen:
-    """One connection: its lines go on whole; its last partial line when it hangs up."""
-    lines = _Lines(outlet)
+def _client(conn: socket.socket, stream: Stream, name: str, outlet: Outlet, server: int) -> TaskGen:
+    """One connection: its bytes go into its own stream until it hangs up or is dropped."""
     try:
         while True:
             yield ReadWait(conn)
@@ -206,11 +205,22 @@ def _client(conn: socket.socket, outlet: _Outlet, server: int) -> TaskGen:
                 data = b""  # reset by the peer: the same as hanging up
             if not data:
                 break
-            outlet.send(lines.feed(data))
+            try:
+                stream.feed(data)
+            except BadClient as exc:
+                outlet.ctx.warn(f"listen: {_named(name, exc)}; client dropped")
+                return
             if outlet.done:  # downstream has enough: end the listener (and so this task)
                 yield KillTask(server)
     finally:
         try:
-            outlet.send(lines.flush())
+            stream.close()
+        except BadClient as exc:
+            outlet.ctx.warn(f"listen: {_named(name, exc)}")
         finally:
             conn.close()
+
+
+def _named(name: str, exc: BadClient) -> str:
+    message = str(exc)
+    return message if message.startswith(name) else f"{name}: {message}"

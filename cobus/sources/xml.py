@@ -7,6 +7,8 @@ Events are tuples, sent in lists (one list per 32 KiB of input parsed)::
     ("end", tag)
     ("abort", message)      --recover: the document in progress was malformed and
                             is abandoned; its open elements get no end event
+    ("stream", name)        the events that follow come from input stream name
+                            (``listen | xml``: a connection; see ``netxml``)
 
 Tags and attribute names are in Clark notation (``{uri}local`` when in a
 namespace). CDATA and entities are merged into the text; comments,
@@ -33,7 +35,7 @@ from ..registry import Arg, Opt, ParamError, fusion, stage
 from ..xmlrecords import ABORT
 from ._xmlbase import Driver, XmlProblem
 
-__all__ = ["DEFAULT_PARSER", "xml_source", "xml_stream"]
+__all__ = ["DEFAULT_PARSER", "Documents", "xml_source", "xml_stream"]
 
 #: The parser when none is named, for plain events: expat is the fastest at
 #: making events (50 MB feed: 1.7 s of CPU, lxml 2.5, sax 3.4). When
@@ -50,7 +52,51 @@ _BOMS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")
 _DECLARATION = b"<?xml"
 
 
-class _Documents:
+class _Holder:
+    """Holds bytes back from expat while it is stuck inside one huge token.
+
+    Discussion: linear time on a huge attribute. expat 2.5 (the one Python
+    links here) rescans a token that is not complete yet from its start at
+    every ``Parse`` call: a 16 MB attribute fed 32 KiB at a time is 512
+    rescans of up to 16 MB (3.6 s; 50 MB over 30 s). Once ``_STUCK`` bytes
+    have been parsed without anything to send, further bytes are held until
+    as many again have arrived, and then parsed in one call: the call sizes
+    double, so the rescans add up to a small multiple of the token's size.
+    Held bytes are parsed at :meth:`Documents.close` at the latest, so only
+    a file source holds (a live stream must not wait for bytes that may not
+    come), and only for event drivers (records come too rarely to tell).
+    """
+
+    def __init__(self) -> None:
+        self.held: list[bytes] = []
+        self.size = 0
+        self.stuck = 0  # bytes parsed since the last event
+
+    def next(self, data: bytes) -> bytes | None:
+        """The bytes to parse now (None: hold them for now)."""
+        if self.stuck < _STUCK:
+            return data
+        self.held.append(data)
+        self.size += len(data)
+        if self.size < self.stuck:
+            return None
+        return self.rest()
+
+    def parsed(self, size: int, progressed: bool) -> None:
+        self.stuck = 0 if progressed else self.stuck + size
+
+    def rest(self) -> bytes:
+        out = b"".join(self.held)
+        self.held.clear()
+        self.size = 0
+        return out
+
+
+#: Bytes parsed without an event after which the holder starts doubling.
+_STUCK = 1 << 20
+
+
+class Documents:
     """Feeds bytes to a driver, sends what it makes, reports problems as one line.
 
     With ``multi`` the bytes may hold several documents back to back (expat
@@ -80,8 +126,11 @@ class _Documents:
         multi: bool = False,
         recover: bool = False,
         warn: Callable[[str], None] | None = None,
+        hold: bool = False,
     ) -> None:
         self._send = send
+        self._holder = _Holder() if hold else None
+        self._sent = 0  # batches sent: progress, for the holder
         self._new_driver = new_driver
         self._name = name
         self._multi = multi
@@ -97,12 +146,26 @@ class _Documents:
 
     def feed(self, data: bytes) -> None:
         """Parse the next bytes of the input, sending what they complete."""
+        holder = self._holder
+        if holder is not None and holder.stuck >= _STUCK:
+            ready = holder.next(data)
+            if ready is not None:
+                self._parse(ready)
+            return
         if len(data) <= SLICE:
-            self._feed(data)
+            self._parse(data)
             return
         view = memoryview(data)
         for start in range(0, len(data), SLICE):
-            self._feed(bytes(view[start : start + SLICE]))
+            self._parse(bytes(view[start : start + SLICE]))
+
+    def _parse(self, data: bytes) -> None:
+        if self._holder is None:
+            self._feed(data)
+            return
+        sent = self._sent
+        self._feed(data)
+        self._holder.parsed(len(data), self._sent > sent)
 
     def _feed(self, data: bytes) -> None:
         while data:
@@ -132,6 +195,8 @@ class _Documents:
 
     def close(self) -> None:
         """The input has ended: finish the document in progress."""
+        if self._holder is not None and self._holder.held:
+            self._feed(self._holder.rest())
         driver = self._driver
         if driver is not None:
             try:
@@ -149,6 +214,7 @@ class _Documents:
         items = self._driver.take()
         if items:
             self._send(items)
+            self._sent += 1
 
     def _begin(self, data: bytes) -> bytes:
         """Start a document at its first non-blank byte; check it looks like XML."""
@@ -267,7 +333,7 @@ def xml_source(
 
         return make_driver(choice, allow_entities=allow_entities, multi=multi)
 
-    return _read(target, path, name, new_driver, multi=multi, recover=recover, ctx=ctx)
+    return _read(target, path, name, new_driver, multi=multi, recover=recover, hold=True, ctx=ctx)
 
 
 def _read(
@@ -278,11 +344,12 @@ def _read(
     *,
     multi: bool,
     recover: bool,
+    hold: bool,
     ctx: RunContext,
 ) -> Iterator[object]:
     try:
-        documents = _Documents(
-            target.send, new_driver, name=name, multi=multi, recover=recover, warn=ctx.warn
+        documents = Documents(
+            target.send, new_driver, name=name, multi=multi, recover=recover, warn=ctx.warn, hold=hold
         )
         source = open_input(path)
         try:
@@ -326,7 +393,7 @@ def xml_records(
 
         return make_record_driver(tag, allow_entities=allow_entities, conditions=conditions)
 
-    return _read(target, path, name, new_driver, multi=False, recover=False, ctx=ctx)
+    return _read(target, path, name, new_driver, multi=False, recover=False, hold=False, ctx=ctx)
 
 
 @fusion("xml", "records")
@@ -337,6 +404,10 @@ def _fuse_records(
     if "path" not in xml_params or xml_params.get("recover"):
         return None
     if xml_params.get("parser") not in (None, "lxml"):
+        return None
+    if xml_params.get("allow_entities"):
+        # Entities: the event drivers, one of which hands documents libxml2
+        # gets wrong to expat (see _xmllxml.LxmlDriver), build the records.
         return None
     tag = records_params["tag"]
     params = {
@@ -397,7 +468,7 @@ def xml_stream(
     """
     from ._xmlparsers import make_driver
 
-    documents = _Documents(
+    documents = Documents(
         target.send,
         lambda: make_driver("expat", allow_entities=allow_entities, multi=True),
         name="<xml stream>",
