@@ -362,6 +362,46 @@ def completion(shell: str) -> None:
         click.echo(cls(main, {}, "cobus", "_COBUS_COMPLETE").source(), file=_stdout_text())
 
 
+class _TailCommand(click.Command):
+    """Reads GNU tail's obsolete ``tail -20 FILE`` too."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        from .tail import modern_args
+
+        return super().parse_args(ctx, modern_args(args))
+
+
+@main.command(name="tail", cls=_TailCommand, context_settings={"help_option_names": ["--help"]})
+@click.argument("files", nargs=-1, metavar="[FILE]...")
+@click.option("-n", "--lines", metavar="N", help="The last N lines (+K: from line K on); 10 by default.")
+@click.option("-c", "--bytes", "count_bytes", metavar="N", help="The last N bytes (+K: from byte K on).")
+@click.option("-f", "--follow", "by_descriptor", is_flag=True, help="Then print what the files grow by.")
+@click.option("-F", "by_name", is_flag=True, help="Follow by name, with retry (rotation, truncation).")
+@click.option("-q", "--quiet", "--silent", is_flag=True, help="Never print ==> FILE <== headers.")
+@click.option("-v", "--verbose", is_flag=True, help="Always print ==> FILE <== headers.")
+@click.option(
+    "-s", "--sleep-interval", "interval", type=float, default=1.0, metavar="S", help="Seconds between looks."
+)
+@click.option("--pid", type=int, metavar="PID", help="With -f/-F: end once process PID has ended.")
+@click.option("-z", "--zero-terminated", "zero", is_flag=True, help="Lines end with NUL, not newline.")
+def tail_command(files: tuple[str, ...], by_descriptor: bool, by_name: bool, **given: Any) -> None:
+    """Print the last 10 lines of each FILE (- or none: stdin), as GNU tail does; -f/-F to follow."""
+    from .tail import EXIT_USAGE, UsageError, options, tail
+
+    with _guard(False):
+        try:
+            opts = options(follow="name" if by_name else "descriptor" if by_descriptor else "", **given)
+        except UsageError as exc:
+            click.echo(f"cobus tail: {exc}", err=True)
+            sys.exit(EXIT_USAGE)
+        previous = _install(signal.SIGTERM, _on_sigterm)
+        try:
+            status = tail(files, opts, binary_stdout(), sys.stderr)
+        finally:
+            _install(signal.SIGTERM, previous)
+        sys.exit(status)
+
+
 @main.command(hidden=True, context_settings={"ignore_unknown_options": True, "help_option_names": []})
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def worker(args: tuple[str, ...]) -> None:

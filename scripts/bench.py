@@ -856,6 +856,89 @@ def _redis_cpu(result: GroupResult, log: Path, port: int, server_pid: int) -> No
         )
 
 
+_TAIL_SIZE = 1 << 30
+
+
+def _big_log(b: Bench) -> Path:
+    """A 1 GiB log made of copies of the generated one (cached): tail must not care how big."""
+    log = b.log()
+    path = b.settings.cache_dir / f"tail-{_human(_TAIL_SIZE)}-{log.stem}.log"
+    if not path.exists():
+        say(f"  building {path.name} ...")
+        partial = path.with_suffix(".part")
+        with open(partial, "wb") as out:
+            while out.tell() < _TAIL_SIZE:
+                with open(log, "rb") as src:
+                    shutil.copyfileobj(src, out, 1 << 20)
+        partial.rename(path)
+    return path
+
+
+_FIND_LAST_LINES = textwrap.dedent("""\
+    import os, sys, time
+    from cobus.sources._tailstart import Start
+    fd = os.open(sys.argv[1], os.O_RDONLY)
+    size = os.fstat(fd).st_size
+    best = float("inf")
+    for _ in range(200):
+        started = time.perf_counter()
+        Start(10).offset(fd, size)
+        best = min(best, time.perf_counter() - started)
+    print(best * 1e6)
+""")
+
+
+@group("tail")
+def tail_group(b: Bench) -> GroupResult:
+    """tail -n 10 on a 1 GiB log: GNU tail, cobus tail, follow -n 10 (both read backwards)."""
+    result = GroupResult("tail", baseline="GNU tail -n 10")
+    reason = b.probe("tail", (PY, "-m", "cobus", "tail", "-n", "10", str(SAMPLE_LOG)))
+    if reason:
+        result.skipped = f"cobus tail does not run: {reason}"
+        return result
+    big = _big_log(b)
+    empty = b.settings.cache_dir / "empty.log"
+    empty.touch()
+    gone = subprocess.Popen(["true"])  # a process that has ended: follow --pid stops at once
+    gone.wait()
+    follow_text = f"follow -n 10 --pid {gone.pid} {quoted(big)} | print"
+    commands = [
+        Command("GNU tail -n 10", ("tail", "-n", "10", str(big))),
+        Command("cobus tail -n 10", (PY, "-m", "cobus", "tail", "-n", "10", str(big))),
+        Command(
+            "cobus startup (empty file)", (PY, "-m", "cobus", "tail", "-n", "10", str(empty)), compare=False
+        ),
+    ]
+    if not b.probe("tail", cobus(f"follow -n 10 --pid {gone.pid} {quoted(SAMPLE_LOG)} | print")):
+        commands.append(Command("cobus follow -n 10 --pid", cobus(follow_text)))
+    timings = b.interleave(result, commands)
+    result.rows = rows_for("tail", timings, result.baseline)
+    result.notes += failure_notes(timings)
+    result.notes.append(
+        f"input {_human(big.stat().st_size)}; the start-up row is cobus tail on an empty file"
+    )
+    medians = {t.command.name: t.median for t in timings if not t.failure}
+    if "GNU tail -n 10" in medians:
+        gnu = medians["GNU tail -n 10"]
+        result.checks.append(Check("GNU tail -n 10 on 1 GiB: < 50 ms", gnu < 0.05, f"{gnu * 1000:.0f} ms"))
+    # In-process, without Python's start-up (which the rows above are mostly made of).
+    child = subprocess.run(
+        [PY, "-c", _FIND_LAST_LINES, str(big)], capture_output=True, text=True, cwd=ROOT, check=False
+    )
+    if child.returncode == 0:
+        micros = float(child.stdout)
+        result.rows.append(
+            Row("tail", "cobus: find the last 10 lines (in-process)", micros, "us", None, None)
+        )
+        result.checks.append(
+            Check("cobus finds the last 10 of 1 GiB in < 5 ms", micros < 5000, f"{micros:.0f} us")
+        )
+    else:
+        result.notes.append(f"in-process timing failed: {child.stderr.strip()[-300:]}")
+    identical_outputs(result, timings)
+    return result
+
+
 # --------------------------------------------------------------------------
 # reporting
 
