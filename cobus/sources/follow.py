@@ -18,12 +18,11 @@ import glob
 import os
 import resource
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Annotated, Any
 
-from ..concurrency import aborting
 from ..context import RunContext
-from ..core import LINES, Done, Target
+from ..core import LINES, Outlet, Target, aborting
 from ..errors import SourceError
 from ..kernel import KillTask, NewTask, ReadWait, Sleep, TaskGen, Wait
 from ..registry import Arg, Opt, ParamError, stage
@@ -45,39 +44,6 @@ LINGER_POLL = 0.02
 #: Descriptors left for everything but followed files (stdout, sockets, workers' pipes).
 FD_RESERVE = 64
 _OPEN_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK  # NONBLOCK: a FIFO opens at once
-
-
-class _Outlet:
-    """The target every follower sends into; remembers when downstream wants no more.
-
-    ``clean`` turns False when a send (or a delivery barrier) failed: the
-    output is broken, and nothing sent may be confirmed any more.
-    """
-
-    def __init__(self, target: Target, clock: Callable[[], float]) -> None:
-        self.target = target
-        self.done = False
-        self.clean = True
-        self.clock = clock
-        self.ticked = clock()
-
-    def send(self, block: bytes) -> None:
-        if self.done:
-            return
-        try:
-            self.target.send(block)
-        except (Done, StopIteration):
-            self.done = True
-        except BaseException:
-            self.clean = False
-            raise
-
-    def tick(self) -> None:
-        """Send an empty batch now and then (see cobus.core: ticks)."""
-        now = self.clock()
-        if now - self.ticked >= TICK_EVERY:
-            self.ticked = now
-            self.send(b"")
 
 
 class _Files:
@@ -147,7 +113,7 @@ class _Follower:
     def __init__(
         self,
         path: str,
-        outlet: _Outlet,
+        outlet: Outlet,
         ctx: RunContext,
         *,
         watch: Watch,
@@ -328,7 +294,7 @@ class _Follower:
         if self.prefix:
             p = self.prefix
             block = p + block[:-1].replace(b"\n", b"\n" + p) + b"\n"
-        self.outlet.send(block)
+        self.outlet.offer(block)
 
     # -- what happened to the file --------------------------------------------------
 
@@ -505,7 +471,8 @@ def _follow(
     children), so the checkpoint written here includes their last lines.
     ``inotify=False`` polls as where inotify is missing (for tests).
     """
-    outlet = _Outlet(target, ctx.clock)
+    outlet = Outlet(target)
+    ticked = ctx.clock()
     watcher = Watcher(inotify=inotify)
     files = _Files()
     followers: dict[str, _Follower] = {}
@@ -543,25 +510,27 @@ def _follow(
                 if state is not None:
                     _checkpoint(state, followers, outlet, ctx)
                 next_scan = ctx.clock() + RESCAN_EVERY
-            outlet.tick()
+            if ctx.clock() - ticked >= TICK_EVERY:  # see cobus.core: ticks
+                ticked = ctx.clock()
+                outlet.offer(b"")
             if (yield Wait(watcher.new_names, TICK_EVERY)):
                 next_scan = min(next_scan, ctx.clock())  # a watched directory has a new name
         for tid in reversed(tids):
             yield KillTask(tid)  # their finally blocks flush what they hold
     finally:
         try:
-            _finish(target, state, followers, outlet, ctx)
+            _finish(state, followers, outlet, ctx)
         finally:
             watcher.close()
 
 
-def _checkpoint(state: State, followers: dict[str, _Follower], outlet: _Outlet, ctx: RunContext) -> None:
+def _checkpoint(state: State, followers: dict[str, _Follower], outlet: Outlet, ctx: RunContext) -> None:
     """Save where each follower's sent lines end, if the run confirms they are delivered."""
     cursors = _cursors(followers)
     try:
         delivered = ctx.delivery.confirm()
-    except BaseException:
-        outlet.clean = False  # an output or a branch failed: confirm nothing more
+    except BaseException as exc:
+        outlet.fail(exc)  # an output or a branch failed: confirm nothing more
         raise
     if delivered:
         state.save(cursors)
@@ -576,9 +545,7 @@ def _cursors(followers: dict[str, _Follower]) -> dict[str, Cursor]:
     return found
 
 
-def _finish(
-    target: Target, state: State | None, followers: dict[str, _Follower], outlet: _Outlet, ctx: RunContext
-) -> None:
+def _finish(state: State | None, followers: dict[str, _Follower], outlet: Outlet, ctx: RunContext) -> None:
     """Close the target last; save only what the run confirmed (see cobus.delivery).
 
     A failed send or barrier (``outlet.clean`` False) means the output is
@@ -589,7 +556,7 @@ def _finish(
     aborting.
     """
     if state is None:
-        target.close()
+        outlet.close()
         return
     cursors = _cursors(followers)
     saved = False
@@ -598,6 +565,6 @@ def _finish(
             state.save(cursors)
             saved = True
     finally:
-        target.close()
+        outlet.close()
     if not saved and outlet.clean and ctx.delivery.confirm() and not (aborting() and ctx.delivery.concurrent):
         state.save(cursors)

@@ -24,7 +24,7 @@ __all__ = ["Branch", "Built", "build", "build_branch"]
 
 @dataclass
 class Branch:
-    """A ``[ sub-pipeline ]`` handed to a stage like ``threaded``.
+    """A ``[ sub-pipeline ]`` handed to a stage like ``threaded`` (a :class:`cobus.core.Branch`).
 
     ``text`` is the branch as written (a worker process rebuilds it from
     there); :meth:`build` wires it in this process in front of ``target``.
@@ -33,6 +33,14 @@ class Branch:
     graph: Graph
     text: str
     ctx: RunContext
+
+    @property
+    def input_kind(self) -> str | None:
+        return self.graph.input_kind
+
+    @property
+    def has_outputs(self) -> bool:
+        return bool(self.graph.outputs)
 
     def build(self, target: Target | None) -> Target:
         return build_branch(self.graph, target, self.ctx)

@@ -19,7 +19,7 @@ import re
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from ..core import LINES, Target, coroutine, iter_lines
+from ..core import LINES, StageGen, Target, coroutine, iter_lines
 from ..registry import Arg, Opt, ParamError, stage
 
 __all__ = ["LineFilter", "Matcher", "compile_matcher", "grep"]
@@ -189,7 +189,7 @@ def grep(
     word: Annotated[bool, Opt("-w", "match whole words only")] = False,
     fixed: Annotated[bool, Opt("-F", "the pattern is a fixed string, not a regex")] = False,
     extended: Annotated[bool, Opt("-E", "accepted for grep users; patterns are always regexes")] = False,
-) -> Target:
+) -> StageGen:
     """Keep the lines matching a regular expression (-v: the others)."""
     matcher = compile_matcher(pattern, ignore_case=ignore_case, word=word, fixed=fixed)
     spans_of = matcher.spans

@@ -12,7 +12,7 @@ import re
 from typing import Annotated, Any
 
 from ..conditions import compile_conditions, parse_conditions
-from ..core import RECORDS, Target, coroutine
+from ..core import RECORDS, StageGen, Target, coroutine
 from ..registry import Arg, ParamError, stage
 
 __all__ = ["where"]
@@ -50,7 +50,7 @@ def where(
     conditions: Annotated[
         list[str], Arg("FIELD OP VALUE, OP one of = != < <= > >= ~ !~ (all must hold)", metavar="COND")
     ],
-) -> Target:
+) -> StageGen:
     """Keep the records whose fields pass every condition (FIELD OP VALUE).
 
     OP is one of = != < <= > >= (numeric when both sides are numbers, else
