@@ -25,7 +25,9 @@ once satisfied, a sink whose reader went away) raises :class:`Done` out of its
 ``send``. Stages let it propagate; ``broadcast`` drops that branch and goes on
 with the others; a source stops reading. Each stage closes its own target in a
 ``finally`` block, so a stage ended by ``Done`` or by an error still flushes
-everything downstream.
+everything downstream. Sources and the concurrency stages push through an
+:class:`Outlet`, the one place that remembers Done (and any other failure
+downstream) and closes the target once.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Tests for cobus.wire (the frames) and the worker's side of it (cobus.concurrency._child).
+"""Tests for cobus.concurrency.wire (the frames) and the worker's side of it.
 
 Frames are checked in memory; the worker runs as a real ``python -m cobus
 worker`` process fed through its stdin, answering on an extra pipe fd.

@@ -2,11 +2,12 @@
 
 The parent spawns ``python -m cobus worker --kind KIND --out-fd FD -- BRANCH``
 in its own process group (a Ctrl-C reaches only the parent, which stops its
-workers) and writes input frames to the child's stdin; the child rebuilds the
-branch from its text, runs every batch through it and answers on fd FD (see
-:mod:`.wire`; the child's side is :mod:`._child`). What the branch's sinks print travels back as ``O`` frames,
-so it lands in the parent's stdout in order; the child's stderr is the
-parent's. The pool is the only place that starts, kills or waits for a worker.
+workers) and writes input frames to the child's stdin; the child
+(:mod:`._child`) rebuilds the branch from its text, runs every batch through
+it and answers on fd FD (see :mod:`.wire`). What the branch's sinks print
+travels back as ``O`` frames, so it lands in the parent's stdout in order;
+the child's stderr is the parent's. The pool is the only place that starts,
+kills or waits for a worker; close, abort and failures follow :mod:`._runner`.
 
 Discussion: order and bounds. Each worker processes its batches in the order
 sent and answers every one with an ``S`` frame after its output, so the
