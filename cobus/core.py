@@ -64,6 +64,8 @@ RECORDS = "records"
 EVENTS = "events"
 
 #: A block of lines (bytes), or a list of records (dicts) or XML events (tuples).
+#: Any rather than that union: the kinds are checked once, when the pipeline is
+#: validated, and a union would make every stage narrow every batch it gets.
 Batch: TypeAlias = Any
 
 
