@@ -124,7 +124,7 @@ class WorkerPool(Runner):
         r, w = os.pipe()
         env = dict(os.environ)
         # The child must import this very cobus, wherever it was imported from.
-        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
         env[PARENT_ENV] = str(os.getpid())
         try:
