@@ -399,13 +399,30 @@ def tail_command(files: tuple[str, ...], by_descriptor: bool, by_name: bool, **g
         sys.exit(status)
 
 
-@main.command(hidden=True, context_settings={"ignore_unknown_options": True, "help_option_names": []})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def worker(args: tuple[str, ...]) -> None:
-    """Run a [ branch ] for a subprocess/parallel stage (started by cobus itself)."""
-    from .worker import worker_main
+def _branch_kind(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    from .core import EVENTS, LINES, RECORDS
+    from .registry import ANY
 
-    sys.exit(worker_main(list(args)))
+    kinds = (LINES, RECORDS, EVENTS, ANY)
+    if value not in kinds:
+        raise click.BadParameter(f"invalid choice: {value!r} (choose from {', '.join(kinds)})")
+    return value
+
+
+@main.command(hidden=True)
+@click.option("--kind", default="any", callback=_branch_kind, help="what the branch reads")
+@click.option("--out-fd", type=int, default=1, metavar="FD", help="where output frames go")
+@click.option("--live", is_flag=True, help="flush stdout per batch")
+@click.argument("branch")
+def worker(kind: str, out_fd: int, live: bool, branch: str) -> None:
+    """Run a [ branch ] for a subprocess/parallel stage (started by cobus itself)."""
+    from .concurrency import die_with_parent, run_worker
+    from .spec import load_branch
+    from .spec.build import Branch
+
+    if not die_with_parent():
+        os._exit(1)  # the parent died before we asked: nobody is left to serve
+    sys.exit(run_worker(lambda ctx: Branch(load_branch(branch, kind), branch, ctx), out_fd=out_fd, live=live))
 
 
 @main.command("grep", context_settings={"help_option_names": ["--help"]})

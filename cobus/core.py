@@ -25,23 +25,30 @@ once satisfied, a sink whose reader went away) raises :class:`Done` out of its
 ``send``. Stages let it propagate; ``broadcast`` drops that branch and goes on
 with the others; a source stops reading. Each stage closes its own target in a
 ``finally`` block, so a stage ended by ``Done`` or by an error still flushes
-everything downstream.
+everything downstream. Sources and the concurrency stages push through an
+:class:`Outlet`, the one place that remembers Done (and any other failure
+downstream) and closes the target once.
 """
 
 from __future__ import annotations
 
 import functools
+import sys
 import threading
 from collections.abc import Callable, Generator, Iterable, Sequence
-from typing import Any, ParamSpec, TypeAlias
+from typing import Any, ParamSpec, Protocol, TypeAlias
 
 __all__ = [
     "EVENTS",
     "LINES",
     "RECORDS",
     "Batch",
+    "Branch",
     "Done",
+    "Outlet",
+    "StageGen",
     "Target",
+    "aborting",
     "batch_head",
     "batch_len",
     "broadcast",
@@ -56,8 +63,40 @@ LINES = "lines"
 RECORDS = "records"
 EVENTS = "events"
 
+#: A block of lines (bytes), or a list of records (dicts) or XML events (tuples).
+#: Any rather than that union: the kinds are checked once, when the pipeline is
+#: validated, and a union would make every stage narrow every batch it gets.
 Batch: TypeAlias = Any
-Target: TypeAlias = Generator[None, Any, None]
+
+
+class Target(Protocol):
+    """Whatever a stage sends into: a primed stage, an :class:`Outlet`, a fan-in inlet."""
+
+    def send(self, batch: Batch, /) -> None: ...
+    def close(self) -> object: ...
+
+
+#: What a generator stage is, once primed by :func:`coroutine`.
+StageGen: TypeAlias = Generator[None, Batch, None]
+
+
+class Branch(Protocol):
+    """A ``[ sub-pipeline ]`` handed to a stage such as ``threaded``.
+
+    The spec builds one; the stage never needs to know how. ``text`` is the
+    branch as written (a worker process rebuilds it from there), ``input_kind``
+    what it expects (None: any), ``has_outputs`` whether batches leave it
+    (rather than ending in its own sinks).
+    """
+
+    @property
+    def text(self) -> str: ...
+    @property
+    def input_kind(self) -> str | None: ...
+    @property
+    def has_outputs(self) -> bool: ...
+    def build(self, target: Target | None) -> Target: ...
+
 
 _P = ParamSpec("_P")
 
@@ -66,7 +105,7 @@ class Done(Exception):
     """Raised out of ``send`` by a stage that will accept no more input."""
 
 
-def coroutine(func: Callable[_P, Target]) -> Callable[_P, Target]:
+def coroutine(func: Callable[_P, StageGen]) -> Callable[_P, StageGen]:
     """Decorate a generator function so that calling it returns a primed coroutine.
 
     >>> @coroutine
@@ -81,7 +120,7 @@ def coroutine(func: Callable[_P, Target]) -> Callable[_P, Target]:
     """
 
     @functools.wraps(func)
-    def start(*args: _P.args, **kwargs: _P.kwargs) -> Target:
+    def start(*args: _P.args, **kwargs: _P.kwargs) -> StageGen:
         gen = func(*args, **kwargs)
         next(gen)
         return gen
@@ -124,7 +163,7 @@ def _split_lf(block: bytes) -> list[bytes]:
 
 
 @coroutine
-def broadcast(targets: Sequence[Target]) -> Target:
+def broadcast(targets: Sequence[Target]) -> StageGen:
     """Send every batch to each target; a target that raises Done is dropped."""
     live = list(targets)
     try:
@@ -141,27 +180,113 @@ def broadcast(targets: Sequence[Target]) -> Target:
             t.close()
 
 
+def aborting() -> bool:
+    """True when the exception being handled (or one it interrupted) means "stop now".
+
+    A KeyboardInterrupt, SystemExit or the CLI's SIGTERM (BaseExceptions that
+    are not Exceptions, GeneratorExit aside) asks a closing stage to drop what
+    it holds rather than wait for it.
+    """
+    exc = sys.exc_info()[1]
+    while exc is not None:
+        if not isinstance(exc, Exception | GeneratorExit):
+            return True
+        exc = exc.__context__
+    return False
+
+
+class Outlet:
+    """The one door into a target: send unless done, remember why, close once.
+
+    Every source and concurrency stage pushes through one. ``done`` turns
+    True when the target wants no more (Done or StopIteration out of its
+    ``send``) or was closed; after that :meth:`offer` drops batches and
+    :meth:`send` raises Done. ``failure`` keeps any other exception the target
+    raised (or one :meth:`fail` was told of), so a producer can tell an error
+    downstream from its own, and stop confirming delivery.
+
+    Discussion: one thread at a time. The lock is held while the target runs,
+    so branches in other threads (``threaded``, a worker's reader) never
+    resume a generator that is already executing, and :meth:`close` waits
+    for a send in progress, or gives up after ``timeout`` when an
+    interrupted run cannot wait for a busy branch. In one thread it costs an
+    uncontended acquire per batch.
+    """
+
+    __slots__ = ("_lock", "_target", "done", "failure")
+
+    def __init__(self, target: Target) -> None:
+        self._target: Target | None = target
+        self._lock = threading.Lock()
+        self.done = False
+        self.failure: BaseException | None = None
+
+    @property
+    def clean(self) -> bool:
+        """No failure downstream so far: what was sent may still be confirmed."""
+        return self.failure is None
+
+    def offer(self, batch: Batch) -> bool:
+        """Send a batch unless the target is done; False once it is."""
+        with self._lock:
+            if self.done or self._target is None:
+                return False
+            try:
+                self._target.send(batch)
+            except (Done, StopIteration):
+                self.done = True
+                return False
+            except BaseException as exc:
+                self.failure = exc
+                raise
+            return True
+
+    def send(self, batch: Batch) -> None:
+        """The Target side: as :meth:`offer`, but Done once the target is done."""
+        if not self.offer(batch):
+            raise Done
+
+    def fail(self, exc: BaseException) -> None:
+        """Remember a failure met outside a send (a delivery barrier)."""
+        self.failure = self.failure or exc
+
+    def close(self, timeout: float = -1) -> bool:
+        """Close the target once; False if another thread kept the door past ``timeout``."""
+        if not self._lock.acquire(timeout=timeout):
+            return False
+        try:
+            target, self._target, self.done = self._target, None, True
+            if target is not None:
+                try:
+                    target.close()
+                except BaseException as exc:
+                    self.failure = exc
+                    raise
+            return True
+        finally:
+            self._lock.release()
+
+
 class _Join:
-    """Counts the inlets still open; closes the shared target with the last."""
+    """Counts the inlets still open; closes the shared outlet with the last."""
 
     def __init__(self, target: Target, inlets: int) -> None:
-        self.target = target
+        self.outlet = Outlet(target)
         self.open = inlets
         self.lock = threading.Lock()
-        self.done = False
 
     def release(self) -> None:
         with self.lock:
             self.open -= 1
             last = self.open == 0
         if last:
-            self.target.close()
+            self.outlet.close()
 
 
 class _Inlet:
     """One upstream's handle on a shared target: sends go through, close is counted.
 
-    Sends from several inlets are serialized by the join's lock, so branches
+    Sends from several inlets are serialized by the outlet's lock, so branches
     running in different threads can share one stage without "generator
     already executing".
     """
@@ -173,29 +298,18 @@ class _Inlet:
         self._closed = False
 
     def send(self, batch: Batch) -> None:
-        join = self._join
-        if join.done:
-            raise Done
-        with join.lock:
-            try:
-                join.target.send(batch)
-            except (Done, StopIteration):
-                join.done = True
-                raise Done from None
+        self._join.outlet.send(batch)
 
     def close(self) -> None:
         if not self._closed:
             self._closed = True
             self._join.release()
 
-    def throw(self, *args: Any) -> Any:  # pragma: no cover - generator protocol only
-        return self._join.target.throw(*args)
-
 
 def fan_in(target: Target, inlets: int) -> list[Target]:
     """Give ``inlets`` upstreams one shared target, closed once when all are closed."""
     join = _Join(target, inlets)
-    return [_Inlet(join) for _ in range(inlets)]  # type: ignore[misc]
+    return [_Inlet(join) for _ in range(inlets)]
 
 
 def drain(items: Iterable[Batch], target: Target) -> None:

@@ -4,6 +4,7 @@
      +-- SpecError (2)          bad pipeline text or parameters; points at a column
      +-- SourceError (1)        a file or socket that cannot be read, malformed input
      +-- StageError (1)         a stage failed while running (a worker crashed ...)
+     |    +-- TaskError (1)     a kernel task raised something else; names the task
      +-- SinkError (1)          output that cannot be written
     CobusInternalError (70)     a bug in cobus; the traceback is shown with --debug
 
@@ -20,6 +21,7 @@ __all__ = [
     "SourceError",
     "SpecError",
     "StageError",
+    "TaskError",
 ]
 
 
@@ -80,6 +82,14 @@ class SourceError(CobusError):
 
 class StageError(CobusError):
     """A stage failed while the pipeline ran."""
+
+
+class TaskError(StageError):
+    """A task (a source, a callback) raised an error that is not a CobusError.
+
+    The kernel raises it, naming the task, with the original as its cause; it
+    knows nothing of stages.
+    """
 
 
 class SinkError(CobusError):

@@ -30,7 +30,7 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeAlias
 
-from .errors import CobusError, StageError
+from .errors import CobusError, TaskError
 
 __all__ = [
     "FileLike",
@@ -182,7 +182,7 @@ def _user_error(name: str, exc: Exception) -> Exception:
     """The error a run ends with: a CobusError as is, anything else named after its task."""
     if isinstance(exc, CobusError):
         return exc
-    error = StageError(f"task {name}: {type(exc).__name__}: {exc}")
+    error = TaskError(f"task {name}: {type(exc).__name__}: {exc}")
     error.__cause__ = exc
     return error
 
@@ -251,7 +251,7 @@ class Kernel:
 
         If a task not marked ``may_fail`` raises, every other task is closed and
         the error is raised here: a CobusError as is, any other exception as a
-        StageError naming the task. KeyboardInterrupt and SystemExit close every
+        TaskError naming the task. KeyboardInterrupt and SystemExit close every
         task and go on up.
         """
         if self._closed:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import IO, Literal
 
 from .context import RunContext
-from .core import Target, coroutine
+from .core import StageGen, coroutine
 from .errors import SinkError
 from .kernel import Kernel, KillTask, NewTask, TaskGen, WaitTask
 from .sources._tailstart import Start, parse_count, pid_alive
@@ -328,7 +328,7 @@ def _supervise(tasks: list[tuple[str, TaskGen]], out: IO[bytes]) -> TaskGen:
 
 
 @coroutine
-def _into(output: _Output, name: str) -> Target:
+def _into(output: _Output, name: str) -> StageGen:
     """The target of one name's follow task: its blocks, after its header when another file spoke last."""
     while True:
         block = yield

@@ -1,4 +1,4 @@
-"""Tests for threaded, subprocess and parallel (cobus.concurrency, cobus.worker).
+"""Tests for threaded, subprocess and parallel (cobus.concurrency).
 
 Pipelines run through the CLI (in-process with CliRunner, or as real
 processes where a signal, a crash or the process table is involved). Crashes

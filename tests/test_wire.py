@@ -1,4 +1,4 @@
-"""Tests for cobus.wire (the frames) and the worker's side of it (cobus.worker).
+"""Tests for cobus.concurrency.wire (the frames) and the worker's side of it.
 
 Frames are checked in memory; the worker runs as a real ``python -m cobus
 worker`` process fed through its stdin, answering on an extra pipe fd.
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from cobus import wire
+from cobus.concurrency import wire
 
 
 def frames(data: bytes) -> list[tuple[bytes, bytes]]:

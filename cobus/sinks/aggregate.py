@@ -29,7 +29,7 @@ from operator import itemgetter
 from typing import IO, Annotated, Any, cast
 
 from ..context import RunContext
-from ..core import RECORDS, Target, batch_len, coroutine
+from ..core import RECORDS, StageGen, batch_len, coroutine
 from ..delivery import Hold
 from ..errors import StageError
 from ..formats import field_text
@@ -350,7 +350,7 @@ def count(
     csv: Annotated[bool, Opt("", "write CSV with a header (when piped)")] = False,
     every: Annotated[str | None, Opt("", EVERY_HELP, metavar="DURATION")] = None,
     ctx: RunContext,
-) -> Target:
+) -> StageGen:
     """Count the items, or with `by FIELD[,FIELD]` the records per value, largest first.
 
     Without `by`, counts lines, records or events and prints the number. With
@@ -398,7 +398,7 @@ def top(
     csv: Annotated[bool, Opt("", "write CSV with a header (when piped)")] = False,
     every: Annotated[str | None, Opt("", EVERY_HELP, metavar="DURATION")] = None,
     ctx: RunContext,
-) -> Target:
+) -> StageGen:
     """The N most frequent values of FIELD (or of several fields together), with counts."""
     fields = _fields([field])
     report = Report.for_run(ctx, as_csv=csv, every=every)
@@ -446,7 +446,7 @@ def sum_(
     csv: Annotated[bool, Opt("", "write CSV with a header (when piped)")] = False,
     every: Annotated[str | None, Opt("", EVERY_HELP, metavar="DURATION")] = None,
     ctx: RunContext,
-) -> Target:
+) -> StageGen:
     """Add up a numeric field, in all or per value of `by FIELD[,FIELD]`, largest first.
 
     Numbers and numeric text count; a record whose field is missing or not a
@@ -505,7 +505,7 @@ def uniq(
     field: Annotated[str, Arg("field(s) whose distinct values are wanted", metavar="FIELD[,FIELD]")],
     values: Annotated[bool, Opt("-l", "list the distinct values (first seen first)")] = False,
     ctx: RunContext,
-) -> Target:
+) -> StageGen:
     """The number of distinct values of FIELD (or of several fields together); -l lists them."""
     fields = _fields([field])
     keys_of = _key_function(fields)

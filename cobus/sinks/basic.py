@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import IO, Annotated
 
 from ..context import RunContext
-from ..core import Target, coroutine
+from ..core import StageGen, coroutine
 from ..errors import SinkError
 from ..formats import item_line
 from ..registry import Arg, Opt, stage
@@ -19,7 +19,7 @@ from ..registry import Arg, Opt, stage
 __all__ = ["null", "print_", "write"]
 
 
-def _write_batches(out: IO[bytes], flush: bool) -> Target:
+def _write_batches(out: IO[bytes], flush: bool) -> StageGen:
     """Write every batch to ``out``; flush per batch if asked."""
     while True:
         batch = yield
@@ -38,7 +38,7 @@ def _write_batches(out: IO[bytes], flush: bool) -> Target:
     examples=("cat access-log | grep python | print", "xml feed.xml | records bus | print"),
 )
 @coroutine
-def print_(*, ctx: RunContext) -> Target:
+def print_(*, ctx: RunContext) -> StageGen:
     """Write items to stdout: lines as they are, records as key=value lines."""
     out = ctx.stdout
     try:
@@ -61,7 +61,7 @@ def write(
     path: Annotated[str, Arg("file to write (created or replaced)", metavar="FILE")],
     append: Annotated[bool, Opt("-a", "append instead of replacing")] = False,
     ctx: RunContext,
-) -> Target:
+) -> StageGen:
     """Write items to a file (lines as they are, records as key=value lines)."""
     try:
         out = open(path, "ab" if append else "wb")
@@ -83,7 +83,7 @@ def write(
 
 @stage("null", role="sink", examples=("cat big.log | grep foo | null",))
 @coroutine
-def null() -> Target:
+def null() -> StageGen:
     """Discard everything (for timing a pipeline)."""
     while True:
         yield

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import Annotated, Any
 
 from ..context import RunContext
-from ..core import RECORDS, Target, coroutine
+from ..core import RECORDS, StageGen, coroutine
 from ..errors import SinkError
 from ..formats import field_text
 from ..registry import Arg, Opt, ParamError, stage
@@ -69,7 +69,7 @@ def csv(
     ] = [],  # noqa: B006 - never mutated; the registry shows the default as "none"
     no_header: Annotated[bool, Opt("-H", "do not write the header line")] = False,
     ctx: RunContext,
-) -> Target:
+) -> StageGen:
     """Write records as CSV (RFC 4180 quoting, LF line ends), header first.
 
     Missing fields are empty; a list field (a repeated XML child) is joined
@@ -130,7 +130,7 @@ def _json_default(value: Any) -> Any:
     ),
 )
 @coroutine
-def jsonl(*, ctx: RunContext) -> Target:
+def jsonl(*, ctx: RunContext) -> StageGen:
     """Write each record as one JSON object per line (UTF-8, keys in record order)."""
     dumps = json.JSONEncoder(ensure_ascii=False, default=_json_default).encode
     out = ctx.stdout
@@ -162,7 +162,7 @@ def table(
     ] = [],  # noqa: B006 - never mutated
     title: Annotated[str, Opt("-t", "a title above the table")] = "",
     ctx: RunContext,
-) -> Target:
+) -> StageGen:
     """Draw the records as a table on stdout, once all have arrived.
 
     Meant for a screenful: every record is held until the end, so use csv

@@ -38,7 +38,7 @@ from typing import Annotated, Any
 
 from ..broker import Backoff, record_fields
 from ..context import RunContext
-from ..core import Target, coroutine, iter_lines
+from ..core import StageGen, coroutine, iter_lines
 from ..errors import SinkError
 from ..formats import item_line
 from ..redisconn import URL_HELP, Lost, Server, bulk, check_url, pack
@@ -215,7 +215,7 @@ def xadd(
     ] = None,
     field: Annotated[str, Opt("", "the field a line goes into", metavar="NAME")] = "line",
     ctx: RunContext,
-) -> Target:
+) -> StageGen:
     """Append every item to a Redis stream: a line as one field, a record as its fields.
 
     Entries go in pipelined batches, one round trip per batch. If the server

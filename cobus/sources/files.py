@@ -15,7 +15,7 @@ from collections.abc import Generator, Iterator, Mapping
 from typing import Annotated, Any
 
 from ..context import RunContext
-from ..core import LINES, Done, Target
+from ..core import LINES, Outlet, Target
 from ..errors import SourceError
 from ..inputs import line_blocks, open_input, read_blocks
 from ..kernel import ReadWait, Sleep
@@ -62,22 +62,23 @@ def cat(
 
 
 def _cat(target: Target, files: list[str], ctx: RunContext, *, exact: bool = False) -> Iterator[object]:
+    outlet = Outlet(target)
     failed: list[SourceError] = []
     try:
         for path in files:
-            error = yield from _cat_one(target, path, ctx, exact)
+            error = yield from _cat_one(outlet, path, ctx, exact)
+            if outlet.done:  # downstream has enough (head): nothing more to read or report
+                return
             if error is not None:  # like GNU cat: go on with the others
                 failed.append(error)
-    except Done:
-        return
     finally:
-        target.close()
+        outlet.close()
     if failed:
         raise failed[0] if len(failed) == 1 else SourceError("; ".join(map(str, failed)))
 
 
 def _cat_one(
-    target: Target, path: str, ctx: RunContext, exact: bool
+    outlet: Outlet, path: str, ctx: RunContext, exact: bool
 ) -> Generator[object, None, SourceError | None]:
     """Send the lines of one file; the error that kept it from being read (or all of it), if any.
 
@@ -103,8 +104,8 @@ def _cat_one(
             if block is None:
                 break
             tracker.update(source.position())
-            if block:
-                target.send(block)
+            if block and not outlet.offer(block):
+                return None  # downstream has enough
         tracker.finish()
     finally:
         source.close()

@@ -18,12 +18,11 @@ import glob
 import os
 import resource
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Annotated, Any
 
-from ..concurrency import aborting
 from ..context import RunContext
-from ..core import LINES, Done, Target
+from ..core import LINES, Outlet, Target, aborting
 from ..errors import SourceError
 from ..kernel import KillTask, NewTask, Notify, ReadWait, Sleep, TaskGen, Wait, WaitTask
 from ..registry import Arg, Opt, ParamError, stage
@@ -46,41 +45,6 @@ LINGER_POLL = 0.02
 #: Descriptors left for everything but followed files (stdout, sockets, workers' pipes).
 FD_RESERVE = 64
 _OPEN_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK  # NONBLOCK: a FIFO opens at once
-
-
-class _Outlet:
-    """The target every follower sends into; remembers when downstream wants no more.
-
-    ``clean`` turns False when a send (or a delivery barrier) failed: the
-    output is broken, and nothing sent may be confirmed any more.
-    """
-
-    def __init__(self, target: Target, clock: Callable[[], float]) -> None:
-        self.target = target
-        self.done = False
-        self.clean = True
-        #: Set when the run is to end (--pid): each follower reads what is there, then stops.
-        self.ending = False
-        self.clock = clock
-        self.ticked = clock()
-
-    def send(self, block: bytes) -> None:
-        if self.done:
-            return
-        try:
-            self.target.send(block)
-        except (Done, StopIteration):
-            self.done = True
-        except BaseException:
-            self.clean = False
-            raise
-
-    def tick(self) -> None:
-        """Send an empty batch now and then (see cobus.core: ticks)."""
-        now = self.clock()
-        if now - self.ticked >= TICK_EVERY:
-            self.ticked = now
-            self.send(b"")
 
 
 class _Files:
@@ -150,7 +114,7 @@ class _Follower:
     def __init__(
         self,
         path: str,
-        outlet: _Outlet,
+        outlet: Outlet,
         ctx: RunContext,
         *,
         watch: Watch,
@@ -185,12 +149,14 @@ class _Follower:
         self.last = saved  # the checkpoint of the last file we let go of
         self.parked: Cursor | None = None  # closed for want of descriptors: reopen here
         self.noticed = False  # the user was told the name is a directory
+        #: Set when the run is to end (--pid): read what is there, then stop.
+        self.ending = False
 
     def run(self) -> TaskGen:
         """The kernel task: wait for news, read, detect rotation, until downstream is done."""
         try:
             while not self.outlet.done:
-                ending = self.outlet.ending  # read before looking: what is there now is read first
+                ending = self.ending  # read before looking: what is there now is read first
                 if self.fd is None and not self._open():
                     if ending:
                         return
@@ -356,7 +322,7 @@ class _Follower:
         if self.prefix:
             p = self.prefix
             block = p + block[:-1].replace(b"\n", b"\n" + p) + b"\n"
-        self.outlet.send(block)
+        self.outlet.offer(block)
 
     # -- what happened to the file --------------------------------------------------
 
@@ -571,7 +537,8 @@ def _follow(
     children), so the checkpoint written here includes their last lines.
     ``inotify=False`` polls as where inotify is missing (for tests).
     """
-    outlet = _Outlet(target, ctx.clock)
+    outlet = Outlet(target)
+    ticked = ctx.clock()
     watcher = Watcher(inotify=inotify)
     files = _Files()
     followers: dict[str, _Follower] = {}
@@ -613,28 +580,31 @@ def _follow(
                     _checkpoint(state, followers, outlet, ctx)
                 next_scan = ctx.clock() + RESCAN_EVERY
             if pid is not None and not pid_alive(pid):
-                yield from _wind_up(outlet, followers, running)
+                yield from _wind_up(followers, running)
                 break
-            outlet.tick()
+            if ctx.clock() - ticked >= TICK_EVERY:  # see cobus.core: ticks
+                ticked = ctx.clock()
+                outlet.offer(b"")
             if (yield Wait(watcher.new_names, TICK_EVERY)):
                 next_scan = min(next_scan, ctx.clock())  # a watched directory has a new name
         for tid in reversed(tids):
             yield KillTask(tid)  # their finally blocks flush what they hold
     finally:
         try:
-            _finish(target, state, followers, outlet, ctx)
+            _finish(state, followers, outlet, ctx)
         finally:
             watcher.close()
 
 
-def _wind_up(outlet: _Outlet, followers: dict[str, _Follower], running: dict[str, int]) -> TaskGen:
+def _wind_up(followers: dict[str, _Follower], running: dict[str, int]) -> TaskGen:
     """--pid: the process has ended; each follower reads to the end of its file, then stops.
 
     Followers wait for news on their flag, so they are told now rather than
     at their next look. A follower of a FIFO waits on its descriptor instead:
     it is emptied from here, then stopped.
     """
-    outlet.ending = True
+    for follower in followers.values():
+        follower.ending = True
     for key, follower in followers.items():
         if follower.fifo and follower.fd is not None:
             follower.drain_fifo()
@@ -645,13 +615,13 @@ def _wind_up(outlet: _Outlet, followers: dict[str, _Follower], running: dict[str
         yield WaitTask(tid)
 
 
-def _checkpoint(state: State, followers: dict[str, _Follower], outlet: _Outlet, ctx: RunContext) -> None:
+def _checkpoint(state: State, followers: dict[str, _Follower], outlet: Outlet, ctx: RunContext) -> None:
     """Save where each follower's sent lines end, if the run confirms they are delivered."""
     cursors = _cursors(followers)
     try:
         delivered = ctx.delivery.confirm()
-    except BaseException:
-        outlet.clean = False  # an output or a branch failed: confirm nothing more
+    except BaseException as exc:
+        outlet.fail(exc)  # an output or a branch failed: confirm nothing more
         raise
     if delivered:
         state.save(cursors)
@@ -666,9 +636,7 @@ def _cursors(followers: dict[str, _Follower]) -> dict[str, Cursor]:
     return found
 
 
-def _finish(
-    target: Target, state: State | None, followers: dict[str, _Follower], outlet: _Outlet, ctx: RunContext
-) -> None:
+def _finish(state: State | None, followers: dict[str, _Follower], outlet: Outlet, ctx: RunContext) -> None:
     """Close the target last; save only what the run confirmed (see cobus.delivery).
 
     A failed send or barrier (``outlet.clean`` False) means the output is
@@ -679,7 +647,7 @@ def _finish(
     aborting.
     """
     if state is None:
-        target.close()
+        outlet.close()
         return
     cursors = _cursors(followers)
     saved = False
@@ -688,6 +656,6 @@ def _finish(
             state.save(cursors)
             saved = True
     finally:
-        target.close()
+        outlet.close()
     if not saved and outlet.clean and ctx.delivery.confirm() and not (aborting() and ctx.delivery.concurrent):
         state.save(cursors)

@@ -15,14 +15,14 @@ from typing import Annotated, Any, Protocol
 from urllib.parse import urlsplit
 
 from ..context import RunContext
-from ..core import LINES, Done, Target
+from ..core import LINES, Outlet, Target
 from ..errors import SourceError
 from ..kernel import GetTid, KillTask, NewTask, ReadWait, TaskGen
 from ..registry import Arg, Opt, ParamError, stage
 from ..steps import PARSE_XML, Fused, Step
 from ._framing import BadClient, Framing, make_framer
 
-__all__ = ["Outlet", "Stream", "listen", "parse_address", "peer_name", "serve"]
+__all__ = ["Intake", "Stream", "listen", "parse_address", "peer_name", "serve"]
 
 MAX_LINE = 1 << 20
 RECV_SIZE = 1 << 18
@@ -56,22 +56,22 @@ def parse_address(text: str) -> tuple[str, int]:
     return parts.hostname or DEFAULT_HOST, port
 
 
-class Outlet:
-    """The target every client task sends into, and the count of cut lines."""
+class Intake:
+    """What every client task shares: the :class:`~cobus.core.Outlet`, and the count of cut lines."""
 
     def __init__(self, target: Target, ctx: RunContext, max_line: int) -> None:
-        self.target = target
+        self.outlet = Outlet(target)
         self.ctx = ctx
         self.max_line = max_line
-        self.done = False
         self.cut = 0
 
+    @property
+    def done(self) -> bool:
+        return self.outlet.done
+
     def send(self, block: bytes | list[Any]) -> None:
-        if block and not self.done:
-            try:
-                self.target.send(block)
-            except (Done, StopIteration):
-                self.done = True
+        if block:
+            self.outlet.offer(block)
 
     def count_cut(self, n: int) -> None:
         if n and not self.cut:
@@ -89,7 +89,7 @@ class Stream(Protocol):
 class _LineStream:
     """A connection's messages, framed, sent on as blocks of whole lines."""
 
-    def __init__(self, outlet: Outlet, framing: Framing) -> None:
+    def __init__(self, outlet: Intake, framing: Framing) -> None:
         self.outlet = outlet
         self.framer = make_framer(framing, outlet.max_line, outlet.count_cut)
 
@@ -169,12 +169,12 @@ def listen(
     is named on stderr and dropped; the others go on.
     """
     host, port = parse_address(address)
-    outlet = Outlet(target, ctx, max_line)
+    outlet = Intake(target, ctx, max_line)
     return serve(target, address, host, port, outlet, lambda peer: _LineStream(outlet, framing))
 
 
 def serve(
-    target: Target, address: str, host: str, port: int, outlet: Outlet, open_stream: Callable[[str], Stream]
+    target: Target, address: str, host: str, port: int, outlet: Intake, open_stream: Callable[[str], Stream]
 ) -> TaskGen:
     """The listen task: accept connections and start a client task for each.
 
@@ -208,7 +208,7 @@ def serve(
         target.close()
 
 
-def _client(conn: socket.socket, stream: Stream, name: str, outlet: Outlet, server: int) -> TaskGen:
+def _client(conn: socket.socket, stream: Stream, name: str, outlet: Intake, server: int) -> TaskGen:
     """One connection: its bytes go into its own stream until it hangs up or is dropped."""
     try:
         while True:

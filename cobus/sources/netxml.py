@@ -28,7 +28,7 @@ from ..kernel import TaskGen
 from ..steps import Fused, Step
 from ..xmlrecords import STREAM
 from ._framing import BadClient, Framing, make_framer
-from .listen import MAX_LINE, Outlet, parse_address, serve
+from .listen import MAX_LINE, Intake, parse_address, serve
 from .xml import Documents
 
 __all__ = ["absorb_xml", "listen_xml"]
@@ -37,7 +37,7 @@ __all__ = ["absorb_xml", "listen_xml"]
 class _Switch:
     """The shared output: says which stream the next events belong to when it changes."""
 
-    def __init__(self, outlet: Outlet) -> None:
+    def __init__(self, outlet: Intake) -> None:
         self.outlet = outlet
         self.current: str | None = None
 
@@ -111,7 +111,7 @@ def listen_xml(
 ) -> TaskGen:
     """``listen ADDRESS | xml``: XML events, each connection parsed on its own."""
     host, port = parse_address(address)
-    outlet = Outlet(target, ctx, max_line)
+    outlet = Intake(target, ctx, max_line)
     switch = _Switch(outlet)
 
     def open_stream(name: str) -> _XmlStream:

@@ -51,9 +51,8 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from ..broker import Backoff, Tally, fields_record
-from ..concurrency import aborting
 from ..context import RunContext
-from ..core import LINES, RECORDS, Done, Target
+from ..core import LINES, RECORDS, Outlet, Target, aborting
 from ..errors import SourceError
 from ..kernel import ReadWait, Sleep, TaskGen
 from ..redisconn import URL_HELP, Link, Lost, Server, check_url
@@ -91,7 +90,7 @@ class _Reader:
     """One consumer: the reading loop, the ids waiting for confirmation and for XACK."""
 
     def __init__(self, target: Target, server: Server, opts: _Options, ctx: RunContext) -> None:
-        self.target = target
+        self.outlet = Outlet(target)  # done: downstream wants no more; not clean: confirm nothing more
         self.server = server
         self.opts = opts
         self.ctx = ctx
@@ -99,8 +98,6 @@ class _Reader:
         self.tally = Tally()
         self.backoff = Backoff(ctx.warn, ctx.clock)
         self.link: Link | None = None
-        self.done = False  # downstream wants no more
-        self.broken = False  # a send failed: confirm nothing more
         self.sent: list[bytes] = []  # sent downstream, not yet confirmed
         self.unsent = 0  # read after downstream had enough (head): left pending for others
         self.acks: list[bytes] = []  # confirmed, XACK not yet answered
@@ -134,7 +131,7 @@ class _Reader:
     def run(self) -> TaskGen:
         try:
             self._start()
-            while not self.done:
+            while not self.outlet.done:
                 try:
                     yield from self._round()
                 except Lost as lost:
@@ -247,7 +244,7 @@ class _Reader:
         if self.opts.group is None:
             self.last = entries[-1][0]
         full = len(entries) >= COUNT
-        if full and not self.done and self.link is not None:
+        if full and not self.outlet.done and self.link is not None:
             # More is likely waiting: let the server make the next batch while this one is handled.
             self._send_next(self.link)
         self._deliver(entries)
@@ -284,7 +281,7 @@ class _Reader:
         if not entries:
             return
         self.tally.read += len(entries)
-        if self.done:  # read ahead, but downstream has had enough: not sent, so never acknowledged
+        if self.outlet.done:  # read ahead, but downstream has had enough: not sent, so never acknowledged
             self.unsent += len(entries)
             return
         if self.opts.records:
@@ -321,15 +318,7 @@ class _Reader:
         return out
 
     def _send(self, batch: bytes | list[Any]) -> None:
-        if self.done:
-            return
-        try:
-            self.target.send(batch)
-        except (Done, StopIteration):
-            self.done = True  # consumed on purpose (head): counts as delivered
-        except BaseException:
-            self.broken = True
-            raise
+        self.outlet.offer(batch)  # once done (head), what was consumed counts as delivered
 
     def _not_held(self, entries: list[Any]) -> list[Any]:
         """Claimed entries less those this task holds already (sent, not yet acknowledged)."""
@@ -344,12 +333,12 @@ class _Reader:
     def _confirm(self) -> bool:
         """Ask whether every sink has written what was sent; if so, those ids are to be acked."""
         self.next_confirm = self.ctx.clock() + CONFIRM_EVERY
-        if self.broken or not self.sent:
+        if not self.outlet.clean or not self.sent:
             return not self.sent
         try:
             delivered = self.ctx.delivery.confirm()
-        except BaseException:
-            self.broken = True  # an output or a branch failed: confirm nothing more
+        except BaseException as exc:
+            self.outlet.fail(exc)  # an output or a branch failed: confirm nothing more
             raise
         if delivered:
             self.acks.extend(self.sent)
@@ -386,7 +375,7 @@ class _Reader:
                 self._drain()
                 confirmed = self._confirm() if self.opts.group is not None else True
             finally:
-                self.target.close()
+                self.outlet.close()
             if not confirmed and not (aborting() and self.ctx.delivery.concurrent):
                 self._confirm()
         finally:
@@ -441,7 +430,7 @@ class _Reader:
                 f"{self.who}: {t.skipped} entries had no {what} (first: {t.first_skipped}); skipped"
             )
         pending = len(self.sent) + len(self.acks) + self.unsent
-        if pending and self.opts.group is not None and not self.broken:
+        if pending and self.opts.group is not None and self.outlet.clean:
             self.ctx.warn(f"{self.who}: {pending} entries were not acknowledged; they stay pending")
 
 

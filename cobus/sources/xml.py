@@ -29,7 +29,7 @@ from typing import Annotated, Any, Literal
 
 from ..conditions import AllOf
 from ..context import RunContext
-from ..core import EVENTS, LINES, Done, Target, coroutine
+from ..core import EVENTS, LINES, Done, StageGen, Target, coroutine
 from ..errors import SourceError
 from ..inputs import open_input, read_blocks
 from ..kernel import ReadWait
@@ -458,7 +458,7 @@ def xml_stream(
         bool, Opt("", "accept documents that declare internal entities (never external ones)")
     ] = False,
     ctx: RunContext,
-) -> Target:
+) -> StageGen:
     """Parse arriving bytes as XML events, document after document (a growing file, a socket).
 
     Bytes are parsed as they arrive (expat), so each complete element is sent

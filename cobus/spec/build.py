@@ -15,7 +15,7 @@ from typing import Any
 
 from ..broker import redact
 from ..context import RunContext
-from ..core import Target, broadcast, coroutine, fan_in
+from ..core import StageGen, Target, broadcast, coroutine, fan_in
 from ..progress import Meter, StageStats
 from .graph import Graph, Node
 
@@ -24,7 +24,7 @@ __all__ = ["Branch", "Built", "build", "build_branch"]
 
 @dataclass
 class Branch:
-    """A ``[ sub-pipeline ]`` handed to a stage like ``threaded``.
+    """A ``[ sub-pipeline ]`` handed to a stage like ``threaded`` (a :class:`cobus.core.Branch`).
 
     ``text`` is the branch as written (a worker process rebuilds it from
     there); :meth:`build` wires it in this process in front of ``target``.
@@ -33,6 +33,14 @@ class Branch:
     graph: Graph
     text: str
     ctx: RunContext
+
+    @property
+    def input_kind(self) -> str | None:
+        return self.graph.input_kind
+
+    @property
+    def has_outputs(self) -> bool:
+        return bool(self.graph.outputs)
 
     def build(self, target: Target | None) -> Target:
         return build_branch(self.graph, target, self.ctx)
@@ -62,7 +70,7 @@ def _call(node: Node, target: Target | None, ctx: RunContext) -> Any:
 
 
 @coroutine
-def _counted(sink: Target, ctx: RunContext) -> Target:
+def _counted(sink: Target, ctx: RunContext) -> StageGen:
     """A sink that counts the non-empty batches it receives (the run's exit status reads it)."""
     try:
         while True:

@@ -18,7 +18,7 @@ import json
 from collections.abc import Iterator
 from typing import Annotated
 
-from ..core import EVENTS, LINES, Target, coroutine
+from ..core import EVENTS, LINES, StageGen, Target, coroutine
 from ..registry import Opt, stage
 from ..xmlrecords import ABORT, END, START, STREAM, TEXT, Event
 
@@ -112,7 +112,7 @@ def events(
     target: Target,
     *,
     all: Annotated[bool, Opt("-a", "also show whitespace-only text (indentation)")] = False,
-) -> Target:
+) -> StageGen:
     """Show XML events as readable lines: start TAG attr="v", text "...", end TAG."""
     blocks = _Formatter(all).blocks
     send = target.send

@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from ..context import RunContext
-from ..core import LINES, Done, Target, coroutine
+from ..core import LINES, Done, StageGen, Target, coroutine
 from ..grepengine import PatternError, Searcher, patterns_of
 from ..grepoutput import Format, Selection
 from ..registry import Arg, Opt, ParamError, stage
@@ -101,7 +101,7 @@ def grep(
         Opt("", "highlight matches: auto (on a terminal), always, never", metavar="WHEN"),
     ] = "never",
     ctx: RunContext | None = None,
-) -> Target:
+) -> StageGen:
     """Keep the lines matching a pattern, with GNU grep's syntax and flags (-v: the others).
 
     The pattern is a basic regular expression by default (``\\|``, ``\\(..\\)``,

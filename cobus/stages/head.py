@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from ..core import Done, Target, batch_head, batch_len, coroutine
+from ..core import Done, StageGen, Target, batch_head, batch_len, coroutine
 from ..registry import Arg, ParamError, stage
 
 __all__ = ["head"]
@@ -26,7 +26,9 @@ def _check(params: dict[str, Any]) -> None:
     examples=("cat access-log | head 20 | print", "xml feed.xml | records bus | head 5 | jsonl"),
 )
 @coroutine
-def head(target: Target, *, n: Annotated[int, Arg("how many items to pass on", metavar="N")] = 10) -> Target:
+def head(
+    target: Target, *, n: Annotated[int, Arg("how many items to pass on", metavar="N")] = 10
+) -> StageGen:
     """Pass on the first N items (default 10), then stop reading upstream."""
     remaining = n
     try:

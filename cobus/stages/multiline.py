@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from ..context import RunContext
-from ..core import LINES, Done, Target, coroutine
+from ..core import LINES, Done, StageGen, Target, coroutine
 from ..registry import Opt, ParamError, stage
 
 __all__ = ["Rule", "joiner", "multiline", "unjoin"]
@@ -250,7 +250,7 @@ def multiline(
     timeout: Annotated[float, Opt("", "live runs: send a pending item after this many idle seconds")] = 1.0,
     max_lines: Annotated[int, Opt("", "cut an item longer than this (with a notice)")] = 500,
     ctx: RunContext,
-) -> Target:
+) -> StageGen:
     """Join continuation lines into one item: --start RE, or the --python / --java presets.
 
     Each item leaves as one line whose lines are joined by --sep (the
@@ -305,7 +305,7 @@ def unjoin(
     target: Target,
     *,
     sep: Annotated[str, Opt("", "the separator multiline joined with (default \\x1f)")] = SEP,
-) -> Target:
+) -> StageGen:
     """Undo multiline: split joined items back into their original lines."""
     needle = sep.encode("utf-8", "surrogateescape")
     send = target.send

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from typing import Annotated, Any, Literal, NamedTuple
 
 from ..context import RunContext
-from ..core import LINES, RECORDS, Target, coroutine
+from ..core import LINES, RECORDS, StageGen, Target, coroutine
 from ..errors import StageError
 from ..registry import Arg, Opt, ParamError, stage
 
@@ -255,7 +255,7 @@ def parse(
     keep: Annotated[bool, Opt("-k", "pass lines that do not parse on as {_raw: line}")] = False,
     strict: Annotated[bool, Opt("-s", "stop with an error at the first line that does not parse")] = False,
     ctx: RunContext,
-) -> Target:
+) -> StageGen:
     """Parse lines into records: apache, json, logfmt, or regex with named groups.
 
     apache   common and combined log formats: host, ident, user, time (as

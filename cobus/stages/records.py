@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Any
 
-from ..core import EVENTS, RECORDS, Target, coroutine
+from ..core import EVENTS, RECORDS, StageGen, Target, coroutine
 from ..registry import Arg, ParamError, stage
 from ..steps import MAKE_RECORDS, Step
 from ..xmlrecords import RecordBuilder
@@ -50,7 +50,7 @@ def records(
     target: Target,
     *,
     tag: Annotated[str, Arg("element that makes a record: a local name, or {uri}name", metavar="TAG")],
-) -> Target:
+) -> StageGen:
     """Turn each TAG element into a record: child text by name, attributes as @name.
 
     A record is made of each outermost TAG element (matched by local name, or

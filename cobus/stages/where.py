@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Annotated, Any
 
 from ..conditions import AllOf
-from ..core import RECORDS, Target, coroutine
+from ..core import RECORDS, StageGen, Target, coroutine
 from ..registry import Arg, ParamError, stage
 from ..steps import FILTER_RECORDS, Step
 
@@ -65,7 +65,7 @@ def where(
     conditions: Annotated[
         list[str], Arg("FIELD OP VALUE, OP one of = != < <= > >= ~ !~ (all must hold)", metavar="COND")
     ],
-) -> Target:
+) -> StageGen:
     """Keep the records whose fields pass every condition (FIELD OP VALUE).
 
     OP is one of = != < <= > >= (numeric when both sides are numbers, else

@@ -28,7 +28,7 @@ import struct
 import threading
 from typing import IO, Any, Final
 
-from .core import Batch
+from ..core import Batch
 
 __all__ = [
     "ACK",

@@ -1,12 +1,13 @@
-"""Worker processes: the parent's :class:`WorkerPool` and the child's :func:`worker_main`.
+"""Worker processes, the parent's side: :class:`WorkerPool` starts, feeds, reads and stops them.
 
 The parent spawns ``python -m cobus worker --kind KIND --out-fd FD -- BRANCH``
 in its own process group (a Ctrl-C reaches only the parent, which stops its
-workers) and writes input frames to the child's stdin; the child rebuilds the
-branch from its text, runs every batch through it and answers on fd FD (see
-:mod:`cobus.wire`). What the branch's sinks print travels back as ``O`` frames,
-so it lands in the parent's stdout in order; the child's stderr is the
-parent's. The pool is the only place that starts, kills or waits for a worker.
+workers) and writes input frames to the child's stdin; the child
+(:mod:`._child`) rebuilds the branch from its text, runs every batch through
+it and answers on fd FD (see :mod:`.wire`). What the branch's sinks print
+travels back as ``O`` frames, so it lands in the parent's stdout in order;
+the child's stderr is the parent's. The pool is the only place that starts,
+kills or waits for a worker; close, abort and failures follow :mod:`._runner`.
 
 Discussion: order and bounds. Each worker processes its batches in the order
 sent and answers every one with an ``S`` frame after its output, so the
@@ -20,9 +21,7 @@ for the sending thread, so a full pipe cannot deadlock the two.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import io
 import os
 import signal
 import subprocess
@@ -31,15 +30,14 @@ import threading
 from collections import deque
 from typing import IO, Any
 
+from ..context import RunContext
+from ..core import Batch, Branch, Done, Target
+from ..registry import ANY
 from . import wire
-from .concurrency import ABORT_WAIT, Outlet, aborting, describe, stage_error
-from .context import RunContext
-from .core import EVENTS, LINES, RECORDS, Batch, Done, Target, coroutine
-from .errors import CobusError
-from .registry import ANY
-from .spec.build import Branch
+from ._deathsig import PARENT_ENV
+from ._runner import ABORT_WAIT, BranchError, Runner
 
-__all__ = ["IN_FLIGHT", "WorkerPool", "worker_main"]
+__all__ = ["IN_FLIGHT", "WorkerPool"]
 
 #: Batches a worker may hold at once (one being processed, the rest in its pipe).
 IN_FLIGHT = 3
@@ -80,7 +78,7 @@ class _Worker:
         self.reader = threading.Thread(daemon=True)
 
 
-class WorkerPool:
+class WorkerPool(Runner):
     """``subprocess`` (one worker) and ``parallel N``: a branch run by child processes."""
 
     def __init__(
@@ -93,24 +91,19 @@ class WorkerPool:
         workers: int,
         ordered: bool,
     ) -> None:
-        self.name = name
+        super().__init__(name, target)
         self._ctx = ctx
-        self._outlet = Outlet(target) if target is not None else None
         self._ordered = ordered
-        self._cond = threading.Condition()
         self._deliver = threading.Lock()
         self._results: dict[int, list[Any]] = {}
         self._next_in = 0
         self._next_out = 0
         self._window = 2 * IN_FLIGHT * workers
-        self._failure: BaseException | None = None
-        self._reported = False
         self._broken = False  # downstream failed or said Done: deliver nothing more
         self._done = False  # no more input is wanted
         self._stopping = False  # we kill the workers: their deaths are not failures
-        self._closed = False
         self._workers: list[_Worker] = []
-        argv = [sys.executable, "-m", "cobus", "worker", "--kind", branch.graph.input_kind or ANY]
+        argv = [sys.executable, "-m", "cobus", "worker", "--kind", branch.input_kind or ANY]
         if ctx.live:
             argv.append("--live")
         try:
@@ -131,9 +124,9 @@ class WorkerPool:
         r, w = os.pipe()
         env = dict(os.environ)
         # The child must import this very cobus, wherever it was imported from.
-        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-        env[_PARENT_ENV] = str(os.getpid())
+        env[PARENT_ENV] = str(os.getpid())
         try:
             _grow_pipe(w)
             proc = subprocess.Popen(
@@ -146,7 +139,7 @@ class WorkerPool:
             )
         except OSError as exc:
             os.close(r)
-            raise stage_error(f"{self.name}: cannot start a worker: {exc.strerror or exc}") from exc
+            raise BranchError(f"{self.name}: cannot start a worker: {exc.strerror or exc}") from exc
         finally:
             os.close(w)
         assert proc.stdin is not None
@@ -155,13 +148,11 @@ class WorkerPool:
 
     # -- the sending side (the thread that calls send/close) -----------------
 
-    def send(self, batch: Batch) -> None:
-        if self._closed:
-            raise Done
+    def _put(self, batch: Batch) -> None:
         try:
             kind, payload = wire.encode_batch(batch)
         except wire.WireError as exc:
-            raise stage_error(f"{self.name}: {exc}") from None
+            raise BranchError(f"{self.name}: {exc}") from None
         with self._cond:
             while True:
                 self._raise_stopped()
@@ -178,7 +169,7 @@ class WorkerPool:
             w.reader.join(5.0)
             with self._cond:
                 self._raise_stopped()
-            raise stage_error(f"{self.name}: cannot send to worker {w.index + 1}: {exc}") from exc
+            raise BranchError(f"{self.name}: cannot send to worker {w.index + 1}: {exc}") from exc
 
     def drain(self) -> bool:
         """A delivery barrier (cobus.delivery): each worker confirms, outputs are passed on.
@@ -194,14 +185,13 @@ class WorkerPool:
                 w.writer.write(wire.BARRIER)
             except (OSError, ValueError) as exc:
                 w.reader.join(5.0)
-                with self._cond:
-                    self._raise_stopped_failure()
-                raise stage_error(f"{self.name}: cannot send to worker {w.index + 1}: {exc}") from exc
+                self._raise_failure()
+                raise BranchError(f"{self.name}: cannot send to worker {w.index + 1}: {exc}") from exc
         with self._cond:
             while not all(w.acks for w in self._workers):
                 gone = any(w.ended or not w.reader.is_alive() for w in self._workers)
                 if self._failure is not None or gone:
-                    self._raise_stopped_failure()
+                    self._raise_failure()
                     return False
                 self._cond.wait(0.5)
             delivered = all([w.acks.popleft() for w in self._workers])
@@ -210,38 +200,27 @@ class WorkerPool:
             for w in self._workers:  # what the barrier's flush printed, after every batch's output
                 items, w.pending = w.pending, []
                 self._emit(items)
-        with self._cond:
-            self._raise_stopped_failure()
+        self._raise_failure()
         return delivered
 
     def _raise_stopped(self) -> None:
         """Raise the failure (once) or Done; call with ``_cond`` held."""
-        if self._failure is not None and not self._reported:
-            self._reported = True
-            raise self._failure
+        self._raise_failure()
         if self._done or self._failure is not None:
             raise Done
 
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        if aborting():
-            self._abort()
-            return
-        try:
-            if self._failure is not None:
-                self._stopping = True
-                for w in self._workers:
-                    _kill(w.proc)
+    def _wait(self) -> None:
+        if self._failure is not None:
+            self._stopping = True
             for w in self._workers:
-                with contextlib.suppress(OSError, ValueError):
-                    w.writer.close()
-            for w in self._workers:
-                w.reader.join()
-        except BaseException:  # Ctrl-C while the workers finish
-            self._abort()
-            raise
+                _kill(w.proc)
+        for w in self._workers:
+            with contextlib.suppress(OSError, ValueError):
+                w.writer.close()
+        for w in self._workers:
+            w.reader.join()
+
+    def _deliver_rest(self) -> None:
         self._flush_ready()
         with self._deliver:
             for w in self._workers:
@@ -254,13 +233,6 @@ class WorkerPool:
                 self._outlet.close()
         except BaseException as exc:
             self._fail(exc)
-        with self._cond:
-            self._raise_stopped_failure()
-
-    def _raise_stopped_failure(self) -> None:
-        if self._failure is not None and not self._reported:
-            self._reported = True
-            raise self._failure
 
     def _abort(self) -> None:
         """Stop now (Ctrl-C): kill every worker, wait a moment, flush downstream."""
@@ -286,12 +258,6 @@ class WorkerPool:
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     w.proc.wait(ABORT_WAIT)
 
-    def _fail(self, exc: BaseException) -> None:
-        with self._cond:
-            if self._failure is None:
-                self._failure = exc
-            self._cond.notify_all()
-
     # -- the receiving side (one reader thread per worker) -------------------
 
     def _read(self, w: _Worker) -> None:
@@ -308,7 +274,7 @@ class WorkerPool:
             w.out.close()
             code = w.proc.wait()
             if not self._stopping and (w.message is not None or code != 0 or not w.ended):
-                self._fail(stage_error(f"{self.name}: {self._cause(w, code)}"))
+                self._fail(BranchError(f"{self.name}: {self._cause(w, code)}"))
             with self._cond:
                 self._cond.notify_all()
 
@@ -399,143 +365,3 @@ def _kill(proc: subprocess.Popen[bytes]) -> None:
     if proc.returncode is None:
         with contextlib.suppress(OSError):
             proc.kill()
-
-
-# ---------------------------------------------------------------------------
-# the child
-
-
-class _StdoutFrames(io.RawIOBase):
-    """The worker's stdout: every flushed chunk goes to the parent as an O frame."""
-
-    def __init__(self, writer: wire.FrameWriter) -> None:
-        self._writer = writer
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: Any) -> int:
-        chunk = bytes(data)
-        if chunk:
-            self._writer.write(wire.STDOUT, chunk)
-        return len(chunk)
-
-
-@coroutine
-def _frames_out(writer: wire.FrameWriter) -> Target:
-    """The branch's exit inside the worker: every batch becomes a data frame."""
-    while True:
-        batch = yield
-        if len(batch):
-            writer.write(*wire.encode_batch(batch))
-
-
-def _arguments(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="cobus worker", description="Run a [ branch ] over frames (started by cobus itself)."
-    )
-    parser.add_argument("--kind", default=ANY, choices=[LINES, RECORDS, EVENTS, ANY])
-    parser.add_argument("--out-fd", type=int, default=1, metavar="FD", help="where output frames go")
-    parser.add_argument("--live", action="store_true", help="flush stdout per batch")
-    parser.add_argument("branch", help="the branch's pipeline text")
-    return parser.parse_args(argv)
-
-
-def _die_with_parent() -> None:
-    """On Linux, be killed when the cobus that started us dies, even by SIGKILL.
-
-    Otherwise a worker deep in a long batch would run on until the batch ends
-    and it reads EOF. The parent starts its workers from its main thread,
-    which lives as long as the run, so the signal never comes early.
-    """
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):  # no prctl here: EOF on stdin still ends us
-        return
-    parent = os.environ.get(_PARENT_ENV, "")
-    if parent.isdigit() and os.getppid() != int(parent):
-        os._exit(1)  # the parent died before we asked: nobody is left to serve
-
-
-#: From <linux/prctl.h>.
-_PR_SET_PDEATHSIG = 1
-#: The pid of the cobus that started the worker.
-_PARENT_ENV = "COBUS_WORKER_PARENT"
-
-
-def worker_main(argv: list[str]) -> int:
-    """Run as ``cobus worker``: read frames on stdin, run the branch, answer on --out-fd.
-
-    Exit status: 0 when the input ended and the branch closed cleanly; 1 when
-    the branch failed (an E frame says why); 2 for bad arguments or a
-    malformed input frame (also reported on stderr).
-    """
-    try:
-        args = _arguments(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    _die_with_parent()
-    from .spec import load_branch
-    from .spec.build import build_branch
-
-    try:
-        out = open(args.out_fd, "wb", buffering=1 << 16)
-    except OSError as exc:
-        print(f"cobus worker: fd {args.out_fd}: {exc.strerror}", file=sys.stderr)
-        return 2
-    writer = wire.FrameWriter(out)
-    ctx = RunContext(stdout=io.BufferedWriter(_StdoutFrames(writer), 1 << 16), live=args.live)
-    try:
-        try:
-            graph = load_branch(args.branch, args.kind)
-            entry = build_branch(graph, _frames_out(writer) if graph.outputs else None, ctx)
-        except CobusError as exc:
-            writer.write(wire.ERROR, wire.encode_error(str(exc)))
-            return 1
-        return _serve(open(0, "rb", buffering=1 << 16, closefd=False), entry, writer, ctx)
-    except (BrokenPipeError, KeyboardInterrupt):
-        return 1  # the parent went away, or stopped us: nobody to tell
-    finally:
-        for cleanup in reversed(ctx.cleanups):
-            with contextlib.suppress(Exception):
-                cleanup()
-        with contextlib.suppress(OSError):
-            writer.close()
-
-
-def _serve(stdin: IO[bytes], entry: Target, writer: wire.FrameWriter, ctx: RunContext) -> int:
-    """The worker's loop: a batch in, its outputs and an S frame out."""
-    wanted = True
-    try:
-        try:
-            while (frame := wire.read_frame(stdin)) is not None:
-                if frame[0] == wire.BARRIER:
-                    writer.write(wire.ACK, b"1" if ctx.delivery.confirm() else b"0")
-                    continue
-                batch = wire.decode_batch(*frame)
-                if wanted:
-                    try:
-                        entry.send(batch)
-                    except (Done, StopIteration):
-                        wanted = False
-                        writer.write(wire.QUIT)
-                writer.write(wire.SYNC)
-        finally:
-            entry.close()
-            ctx.stdout.flush()
-    except wire.WireError as exc:
-        print(f"cobus worker: malformed frame: {exc}", file=sys.stderr, flush=True)
-        writer.write(wire.ERROR, wire.encode_error(f"malformed frame: {exc}"))
-        return 2
-    except BrokenPipeError:
-        raise
-    except Exception as exc:
-        writer.write(wire.ERROR, wire.encode_error(describe(exc)))
-        return 1
-    writer.write(wire.END)
-    return 0
