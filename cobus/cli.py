@@ -26,7 +26,7 @@ import click
 from click.shell_completion import CompletionItem, get_completion_class
 
 from . import __version__
-from .context import RunContext, binary_stdout
+from .context import RunContext, binary_stdout, is_terminal
 from .errors import CobusError, SpecError
 from .registry import registry
 
@@ -67,10 +67,7 @@ def _stderr() -> Console:
 
 
 def _stderr_is_terminal() -> bool:
-    try:
-        return os.isatty(sys.stderr.fileno())
-    except (AttributeError, OSError, ValueError):
-        return False
+    return is_terminal(sys.stderr)
 
 
 def _report(console: Console, exc: BaseException, *, debug: bool) -> int:
@@ -229,7 +226,7 @@ def run(pipeline: tuple[str, ...], quiet: bool, stats: bool, debug: bool) -> Non
         ctx = RunContext(
             stdout=binary_stdout(),
             console=console if terminal and not quiet else None,
-            live=sys.stdout.isatty() or live_source,
+            live=is_terminal(sys.stdout) or live_source,
             live_source=live_source,
             quiet=quiet,
             debug=debug,

@@ -16,7 +16,7 @@ from typing import Any
 from ..broker import redact
 from ..context import RunContext
 from ..core import Target, broadcast, fan_in
-from ..progress import Meter, StageStats
+from ..metering import Meter, StageStats
 from .graph import Graph, Node
 
 __all__ = ["Branch", "Built", "build", "build_branch"]

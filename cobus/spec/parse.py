@@ -15,9 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import SpecError
-from ..registry import Word
 
-__all__ = ["MAX_NESTING", "MAX_STAGES", "Pipeline", "Stage", "parse", "tokenize"]
+__all__ = ["MAX_NESTING", "MAX_STAGES", "Pipeline", "Stage", "Word", "parse", "tokenize"]
 
 _OPERATORS = "|[]"
 
@@ -28,6 +27,16 @@ _OPERATORS = "|[]"
 #: any real pipeline, and refused here, where ``cobus check`` sees them.
 MAX_STAGES = 256
 MAX_NESTING = 8
+
+
+@dataclass(frozen=True)
+class Word:
+    """One word of a stage's text, with where it stands in the pipeline text."""
+
+    text: str
+    column: int
+    width: int
+    quoted: bool = False
 
 
 @dataclass(frozen=True)
