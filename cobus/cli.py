@@ -213,7 +213,6 @@ _pipeline_argument = click.argument("pipeline", nargs=-1, required=True, shell_c
 @_debug_option
 def run(pipeline: tuple[str, ...], quiet: bool, stats: bool, debug: bool) -> None:
     """Run PIPELINE: inline text such as 'cat log | grep x | print', or a .toml file."""
-    from .progress import LiveStats, stats_table
     from .runner import run as run_pipeline
     from .spec import load
 
@@ -243,6 +242,8 @@ def run(pipeline: tuple[str, ...], quiet: bool, stats: bool, debug: bool) -> Non
         started = time.perf_counter()
         live_stats = None
         if ctx.stats is not None and console is not None and terminal and not quiet:
+            from .progress import LiveStats
+
             live_stats = LiveStats(console, ctx.stats, ctx.stopwatch, started, ctx.notes)
             live_stats.share_terminal_with(ctx.stdout)
         try:
@@ -255,6 +256,8 @@ def run(pipeline: tuple[str, ...], quiet: bool, stats: bool, debug: bool) -> Non
             if ctx.progress is not None:
                 ctx.progress.close()
             if ctx.stats is not None and console is not None:
+                from .progress import stats_table
+
                 console.print(stats_table(ctx.stats, time.perf_counter() - started, ctx.stopwatch, ctx.notes))
 
 
