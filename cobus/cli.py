@@ -17,7 +17,6 @@ import os
 import signal
 import sys
 import time
-import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import IO, TYPE_CHECKING, Any, NoReturn
@@ -82,15 +81,21 @@ def _report(console: Console, exc: BaseException, *, debug: bool) -> int:
             for line in exc.caret_lines():
                 console.print(escape(redact(line)), style="red" if line.strip(" ^") == "" else None)
         if debug:
-            console.print(escape("".join(traceback.format_exception(exc))))
+            console.print(escape(_traceback(exc)))
         return exc.exit_code
     what = f"{type(exc).__name__}: {redact(str(exc))}"
     console.print(f"[bold red]cobus: internal error:[/] {escape(what)}")
     if debug:
-        console.print(escape("".join(traceback.format_exception(exc))))
+        console.print(escape(_traceback(exc)))
     else:
         console.print("  (run again with --debug for the traceback, and please report it)")
     return EXIT_INTERNAL
+
+
+def _traceback(exc: BaseException) -> str:
+    import traceback  # only with --debug: not at every start
+
+    return "".join(traceback.format_exception(exc))
 
 
 def _silence_stdout() -> None:

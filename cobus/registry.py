@@ -13,10 +13,8 @@ given as ``name=value``; how words become values is the spec's
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import importlib
 import inspect
-import pkgutil
 import re
 import types
 import typing
@@ -244,6 +242,8 @@ class Registry:
                     f"{', '.join(sorted(n for n, r in stages if r == 'source'))}"
                 )
             raise SpecError(f"{name} is a source and can only start a pipeline")
+        import difflib  # only for a name that is not a stage
+
         close = difflib.get_close_matches(name, self.names(), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise SpecError(f"unknown stage {name!r}{hint}; `cobus stages` lists them")
@@ -327,6 +327,8 @@ def declaration(spec: StageSpec) -> tuple[str, dict[str, Any]]:
 
 
 def _import_all(package: str) -> None:
+    import pkgutil
+
     try:
         pkg = importlib.import_module(package)
     except ModuleNotFoundError as exc:
