@@ -440,6 +440,10 @@ _STARTUP = {
 def startup_group(b: Bench) -> GroupResult:
     """Start-up: a small pipeline against `python -c pass` (same interpreter), interleaved."""
     result = GroupResult("startup", baseline="python -c pass")
+    # As after `pip install`, cobus runs from bytecode: with PYTHONDONTWRITEBYTECODE set
+    # (as on some CI machines), every run would otherwise compile every module it imports.
+    subprocess.run([PY, "-m", "compileall", "-q", str(ROOT / "cobus")], check=True)
+    result.notes.append("cobus/ compiled to bytecode first (compileall), as an installed cobus is")
     commands = [Command(result.baseline, (PY, "-c", "pass"), compare=False)]
     for name, text in _STARTUP.items():
         argv = cobus(text.format(log=quoted(SAMPLE_LOG)))

@@ -13,7 +13,6 @@ from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..broker import redact
 from ..context import RunContext
 from ..core import Target, broadcast, fan_in
 from ..metering import Meter, StageStats
@@ -88,6 +87,8 @@ def _wire(
                 given[node.id] = target
             built = _call(node, target, ctx)
             if ctx.stats is not None:
+                from ..broker import redact  # no password in a URL is shown (only with --stats)
+
                 stats = StageStats(redact(node.text))
                 consumers = graph.consumers(node.id)
                 if node.spec.role == "source":

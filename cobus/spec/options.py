@@ -10,7 +10,6 @@ error points at the word it is about.
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -27,6 +26,8 @@ def convert(param: Param, word: Word) -> Any:
     text = word.text
     kind = param.type
     if param.choices and text not in param.choices:
+        import difflib  # did-you-mean only for a wrong word: not at every start
+
         close = difflib.get_close_matches(text, param.choices, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise _word_error(f"{param.long} must be one of {', '.join(param.choices)}, not {text!r}{hint}", word)
@@ -88,6 +89,8 @@ def bind(spec: StageSpec, words: Sequence[Word]) -> dict[str, Any]:
                     blame[f.name] = w
                 continue
         if p is None:
+            import difflib
+
             known = [o for q in spec.params if not q.positional for o in (q.short, q.long) if o]
             close = difflib.get_close_matches(name, known, n=1)
             hint = f" (did you mean {close[0]}?)" if close else ""

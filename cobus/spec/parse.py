@@ -39,10 +39,14 @@ class Word:
     quoted: bool = False
 
 
-@dataclass(frozen=True)
 class Token:
-    kind: str  # "word", "|", "[", "]", "end"
-    word: Word
+    """A word or an operator (internal to the parser: a plain class, quick to define)."""
+
+    __slots__ = ("kind", "word")
+
+    def __init__(self, kind: str, word: Word) -> None:
+        self.kind = kind  # "word", "|", "[", "]", "end"
+        self.word = word
 
 
 @dataclass(frozen=True)
