@@ -22,7 +22,6 @@ from contextlib import contextmanager
 from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 import click
-from click.shell_completion import CompletionItem, get_completion_class
 
 from . import __version__
 from .context import RunContext, binary_stdout, is_terminal
@@ -30,6 +29,7 @@ from .errors import CobusError, SpecError
 from .registry import registry
 
 if TYPE_CHECKING:  # rich is imported when there is something to draw, not at start
+    from click.shell_completion import CompletionItem
     from rich.console import Console
 
 __all__ = ["main"]
@@ -201,7 +201,13 @@ def _complete_pipeline(ctx: click.Context, param: click.Parameter, incomplete: s
         return []  # the stage's arguments: let the shell complete file names
     prefix = incomplete[: len(incomplete) - len(word)]
     names = registry.load().names()
-    return [CompletionItem(prefix + name) for name in names if name.startswith(word)]
+    return [_item(prefix + name) for name in names if name.startswith(word)]
+
+
+def _item(value: str) -> CompletionItem:
+    from click.shell_completion import CompletionItem  # only when completing: not at every start
+
+    return CompletionItem(value)
 
 
 _pipeline_argument = click.argument("pipeline", nargs=-1, required=True, shell_complete=_complete_pipeline)
@@ -327,7 +333,7 @@ def explain(pipeline: tuple[str, ...], debug: bool) -> None:
     "name",
     required=False,
     shell_complete=lambda ctx, param, incomplete: [
-        CompletionItem(n) for n in registry.load().names() if n.startswith(incomplete)
+        _item(n) for n in registry.load().names() if n.startswith(incomplete)
     ],
 )
 def stages(name: str | None) -> None:
@@ -353,6 +359,8 @@ def completion(shell: str) -> None:
     zsh:   eval "$(cobus completion zsh)"      (in ~/.zshrc)
     fish:  cobus completion fish > ~/.config/fish/completions/cobus.fish
     """
+    from click.shell_completion import get_completion_class
+
     cls = get_completion_class(shell)
     assert cls is not None  # the choice above lists only known shells
     with _guard(False):

@@ -20,7 +20,7 @@ import types
 import typing
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from .errors import SpecError
 
@@ -48,16 +48,14 @@ ANY = "any"
 SAME = "same"
 
 
-@dataclass(frozen=True)
-class Arg:
+class Arg(NamedTuple):
     """Annotation: a parameter filled from positional words, in order."""
 
     help: str = ""
     metavar: str = ""
 
 
-@dataclass(frozen=True)
-class Opt:
+class Opt(NamedTuple):
     """Annotation: a parameter given as an option, ``-i`` or ``--ignore-case``."""
 
     short: str = ""

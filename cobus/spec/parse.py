@@ -8,11 +8,13 @@ word, as in ``direction="North Bound"``), a backslash escapes the next
 character outside single quotes. ``|``, ``[`` and ``]`` are operators unless
 quoted. Every node keeps the column of its text so errors can point at it.
 This module knows the syntax only; what the names mean is for the registry.
+Its records are NamedTuples, not dataclasses: as immutable, and defined in a
+tenth of the time, which every start of cobus pays.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..errors import SpecError
 
@@ -29,8 +31,7 @@ MAX_STAGES = 256
 MAX_NESTING = 8
 
 
-@dataclass(frozen=True)
-class Word:
+class Word(NamedTuple):
     """One word of a stage's text, with where it stands in the pipeline text."""
 
     text: str
@@ -49,8 +50,7 @@ class Token:
         self.word = word
 
 
-@dataclass(frozen=True)
-class Stage:
+class Stage(NamedTuple):
     """One stage as written: its name, its words, its ``[ ... ]`` branches."""
 
     name: Word
@@ -68,8 +68,7 @@ class Stage:
         return self.text[self.name.column : end]
 
 
-@dataclass(frozen=True)
-class Pipeline:
+class Pipeline(NamedTuple):
     stages: tuple[Stage, ...]
     text: str
     start: int
