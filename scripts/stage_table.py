@@ -91,6 +91,8 @@ def _literal(value: Any, used: dict[str, set[str]]) -> str:
         if value.__module__ != "builtins":
             used.setdefault(value.__module__, set()).add(value.__qualname__)
         return value.__qualname__
+    if isinstance(value, tuple) and hasattr(type(value), "_fields"):  # a NamedTuple
+        return _record(value, value._fields, used)
     if isinstance(value, tuple):
         inner = ", ".join(_literal(v, used) for v in value)
         return f"({inner},)" if len(value) == 1 else f"({inner})"
@@ -101,17 +103,22 @@ def _literal(value: Any, used: dict[str, set[str]]) -> str:
     if isinstance(value, dict):
         return "{" + ", ".join(f"{_literal(k, used)}: {_literal(v, used)}" for k, v in value.items()) + "}"
     if dataclasses.is_dataclass(value):
-        cls = type(value)
-        if not cls.__module__.startswith("cobus.") or cls.__module__.startswith(
-            ("cobus.stages", "cobus.sources", "cobus.sinks")
-        ):
-            raise TypeError(f"{cls.__qualname__}: a declared field's class must live below the stages")
-        used.setdefault(cls.__module__, set()).add(cls.__qualname__)
-        args = ", ".join(
-            f"{f.name}={_literal(getattr(value, f.name), used)}" for f in dataclasses.fields(value)
-        )
-        return f"{cls.__qualname__}({args})"
+        return _record(value, tuple(f.name for f in dataclasses.fields(value)), used)
+    if callable(value):
+        raise TypeError(f"{value!r}: only a StageSpec field itself may hold a callable (it becomes LATER)")
     raise TypeError(f"cannot declare {value!r} ({type(value).__name__}) in the stage table")
+
+
+def _record(value: Any, names: tuple[str, ...], used: dict[str, set[str]]) -> str:
+    """``Class(field=..., ...)`` for a dataclass or NamedTuple defined below the stages."""
+    cls = type(value)
+    if not cls.__module__.startswith("cobus.") or cls.__module__.startswith(
+        ("cobus.stages", "cobus.sources", "cobus.sinks", "cobus.concurrency")
+    ):
+        raise TypeError(f"{cls.__qualname__}: a declared field's class must live below the stages")
+    used.setdefault(cls.__module__, set()).add(cls.__qualname__)
+    args = ", ".join(f"{name}={_literal(getattr(value, name), used)}" for name in names)
+    return f"{cls.__qualname__}({args})"
 
 
 def main(argv: list[str] | None = None) -> int:
