@@ -106,7 +106,8 @@ def bind(spec: StageSpec, words: Sequence[Word]) -> dict[str, Any]:
             i += 1
         else:
             raise _word_error(f"{name} needs a value ({p.metavar or p.name.upper()})", w)
-        values[p.name] = convert(p, sub)
+        # A list option (grep -e) gathers every time it is given.
+        values[p.name] = [*values.get(p.name, ()), convert(p, sub)] if p.variadic else convert(p, sub)
         blame[p.name] = sub
     for p in positional:
         if p.name in values:
