@@ -18,20 +18,19 @@ import os
 import signal
 import sys
 import time
-import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 import click
-from click.shell_completion import CompletionItem, get_completion_class
 
 from . import __version__
-from .context import RunContext, binary_stdout
+from .context import RunContext, binary_stdout, is_terminal
 from .errors import CobusError, SpecError
 from .registry import registry
 
 if TYPE_CHECKING:  # rich is imported when there is something to draw, not at start
+    from click.shell_completion import CompletionItem
     from rich.console import Console
 
 __all__ = ["main"]
@@ -66,10 +65,7 @@ def _stderr() -> Console:
 
 
 def _stderr_is_terminal() -> bool:
-    try:
-        return os.isatty(sys.stderr.fileno())
-    except (AttributeError, OSError, ValueError):
-        return False
+    return is_terminal(sys.stderr)
 
 
 def _report(console: Console, exc: BaseException, *, debug: bool) -> int:
@@ -84,15 +80,21 @@ def _report(console: Console, exc: BaseException, *, debug: bool) -> int:
             for line in exc.caret_lines():
                 console.print(escape(redact(line)), style="red" if line.strip(" ^") == "" else None)
         if debug:
-            console.print(escape("".join(traceback.format_exception(exc))))
+            console.print(escape(_traceback(exc)))
         return exc.exit_code
     what = f"{type(exc).__name__}: {redact(str(exc))}"
     console.print(f"[bold red]cobus: internal error:[/] {escape(what)}")
     if debug:
-        console.print(escape("".join(traceback.format_exception(exc))))
+        console.print(escape(_traceback(exc)))
     else:
         console.print("  (run again with --debug for the traceback, and please report it)")
     return EXIT_INTERNAL
+
+
+def _traceback(exc: BaseException) -> str:
+    import traceback  # only with --debug: not at every start
+
+    return "".join(traceback.format_exception(exc))
 
 
 def _silence_stdout() -> None:
@@ -198,7 +200,13 @@ def _complete_pipeline(ctx: click.Context, param: click.Parameter, incomplete: s
         return []  # the stage's arguments: let the shell complete file names
     prefix = incomplete[: len(incomplete) - len(word)]
     names = registry.load().names()
-    return [CompletionItem(prefix + name) for name in names if name.startswith(word)]
+    return [_item(prefix + name) for name in names if name.startswith(word)]
+
+
+def _item(value: str) -> CompletionItem:
+    from click.shell_completion import CompletionItem  # only when completing: not at every start
+
+    return CompletionItem(value)
 
 
 _pipeline_argument = click.argument("pipeline", nargs=-1, required=True, shell_complete=_complete_pipeline)
@@ -219,7 +227,6 @@ def run(pipeline: tuple[str, ...], quiet: bool, stats: bool, debug: bool) -> Non
     Exit status, as grep's: 0 when something reached a sink, 1 when nothing
     did (or for a run-time error), 2 for bad pipeline text, 130 Ctrl-C, 143 SIGTERM.
     """
-    from .progress import LiveStats, stats_table
     from .runner import run as run_pipeline
     from .spec import load
 
@@ -232,7 +239,7 @@ def run(pipeline: tuple[str, ...], quiet: bool, stats: bool, debug: bool) -> Non
         ctx = RunContext(
             stdout=binary_stdout(),
             console=console if terminal and not quiet else None,
-            live=sys.stdout.isatty() or live_source,
+            live=is_terminal(sys.stdout) or live_source,
             live_source=live_source,
             quiet=quiet,
             debug=debug,
@@ -249,6 +256,8 @@ def run(pipeline: tuple[str, ...], quiet: bool, stats: bool, debug: bool) -> Non
         started = time.perf_counter()
         live_stats = None
         if ctx.stats is not None and console is not None and terminal and not quiet:
+            from .progress import LiveStats
+
             live_stats = LiveStats(console, ctx.stats, ctx.stopwatch, started, ctx.notes)
             live_stats.share_terminal_with(ctx.stdout)
         try:
@@ -261,6 +270,8 @@ def run(pipeline: tuple[str, ...], quiet: bool, stats: bool, debug: bool) -> Non
             if ctx.progress is not None:
                 ctx.progress.close()
             if ctx.stats is not None and console is not None:
+                from .progress import stats_table
+
                 console.print(stats_table(ctx.stats, time.perf_counter() - started, ctx.stopwatch, ctx.notes))
         if not ctx.selected:  # grep's rule: nothing reached a sink
             sys.exit(EXIT_NOTHING)
@@ -327,7 +338,7 @@ def explain(pipeline: tuple[str, ...], debug: bool) -> None:
     "name",
     required=False,
     shell_complete=lambda ctx, param, incomplete: [
-        CompletionItem(n) for n in registry.load().names() if n.startswith(incomplete)
+        _item(n) for n in registry.load().names() if n.startswith(incomplete)
     ],
 )
 def stages(name: str | None) -> None:
@@ -353,6 +364,8 @@ def completion(shell: str) -> None:
     zsh:   eval "$(cobus completion zsh)"      (in ~/.zshrc)
     fish:  cobus completion fish > ~/.config/fish/completions/cobus.fish
     """
+    from click.shell_completion import get_completion_class
+
     cls = get_completion_class(shell)
     assert cls is not None  # the choice above lists only known shells
     with _guard(False):
@@ -460,5 +473,5 @@ def grep(
     from .grepcmd import grep_command
 
     with _guard(False):
-        tty = sys.stdout.isatty()
+        tty = is_terminal(sys.stdout)
         sys.exit(grep_command(list(args), regexps, pattern_files, flags, tty, binary_stdout(), sys.stderr))

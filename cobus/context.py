@@ -13,13 +13,16 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import IO, Any, cast
+from typing import IO, TYPE_CHECKING, Any, cast
 
 from .delivery import Delivery
+from .metering import NO_TRACKER, StageStats, Stopwatch, Tracker
 from .outputs import NamedOutput
-from .progress import NO_TRACKER, ProgressBoard, StageStats, Stopwatch, Tracker
 
-__all__ = ["RunContext", "binary_stdout"]
+if TYPE_CHECKING:  # drawn by the CLI only: the engine never loads rich
+    from .progress import ProgressBoard
+
+__all__ = ["RunContext", "binary_stdout", "is_terminal"]
 
 
 def binary_stdout(buffer_size: int = 1 << 16) -> IO[bytes]:
@@ -41,6 +44,14 @@ def binary_stdout(buffer_size: int = 1 << 16) -> IO[bytes]:
     except OSError:  # fd 1 is closed: a stream whose writes fail as they would on it
         stream = os.fdopen(os.open(os.devnull, os.O_RDONLY), "wb", buffering=buffer_size)
     return cast(IO[bytes], NamedOutput(stream, "stdout"))
+
+
+def is_terminal(stream: Any) -> bool:
+    """True when ``stream`` is a terminal; False for anything else (a pipe, a test's buffer, None)."""
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, OSError, ValueError):
+        return False
 
 
 @dataclass

@@ -9,14 +9,10 @@ it, and stages never import each other.
 
 from __future__ import annotations
 
-import bz2
-import gzip
 import io
-import lzma
 import os
 import stat
 import sys
-import zlib
 from collections.abc import Callable, Iterator
 from typing import IO, Any
 
@@ -26,11 +22,39 @@ __all__ = ["BLOCK_SIZE", "Input", "line_blocks", "open_input", "read_blocks"]
 
 BLOCK_SIZE = 1 << 20
 
-_DECOMPRESSORS: dict[str, Callable[[IO[bytes]], Any]] = {
-    ".gz": lambda raw: gzip.GzipFile(fileobj=raw, mode="rb"),
-    ".bz2": lambda raw: bz2.BZ2File(raw, "rb"),
-    ".xz": lambda raw: lzma.LZMAFile(raw, "rb"),
-}
+
+def _gzip(raw: IO[bytes]) -> Any:
+    import gzip  # each decompressor is loaded for its first file: plain text starts quicker
+
+    return gzip.GzipFile(fileobj=raw, mode="rb")
+
+
+def _bz2(raw: IO[bytes]) -> Any:
+    import bz2
+
+    return bz2.BZ2File(raw, "rb")
+
+
+def _xz(raw: IO[bytes]) -> Any:
+    import lzma
+
+    return lzma.LZMAFile(raw, "rb")
+
+
+_DECOMPRESSORS: dict[str, Callable[[IO[bytes]], Any]] = {".gz": _gzip, ".bz2": _bz2, ".xz": _xz}
+
+
+def _read_errors() -> tuple[type[BaseException], ...]:
+    """What reading a (compressed) input raises for bad data.
+
+    Called in ``except`` clauses, which Python evaluates only when an
+    exception is on its way: the decompressors stay unloaded until a
+    compressed file is opened.
+    """
+    import lzma
+    import zlib
+
+    return (OSError, EOFError, lzma.LZMAError, zlib.error)
 
 
 class Input:
@@ -110,7 +134,7 @@ def read_blocks(stream: IO[bytes], path: str, size: int = BLOCK_SIZE) -> Iterato
     while True:
         try:
             chunk = read(size)
-        except (OSError, EOFError, lzma.LZMAError, zlib.error) as exc:
+        except _read_errors() as exc:
             raise _read_error(path, exc) from exc
         if not chunk:
             return
@@ -141,7 +165,7 @@ def line_blocks(stream: IO[bytes], path: str, size: int = BLOCK_SIZE) -> Iterato
         with memoryview(buf) as view:
             try:
                 n = readinto(view[held:])
-            except (OSError, EOFError, lzma.LZMAError, zlib.error) as exc:
+            except _read_errors() as exc:
                 raise _read_error(path, exc) from exc
             if not n:
                 break

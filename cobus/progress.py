@@ -1,11 +1,11 @@
-"""What a long run shows on stderr: a progress bar per input file, and per-stage stats.
+"""What a long run shows on stderr: a progress bar per input file, and the ``--stats`` table.
 
 The progress bar is drawn by rich on the stderr console only when stderr is a
 terminal, not with ``--quiet``, and only once the run has lasted about a
-second (a quick run never flickers). Sources report bytes read through a
-:class:`Tracker`; when progress is off they get :data:`NO_TRACKER`, whose
-methods do nothing. ``--stats`` meters every stage: items and batches in,
-time spent inside it (its own, without the stages it feeds).
+second (a quick run never flickers). This is the rendering side only: what is
+counted and timed (trackers, stage stats, the stopwatch) is
+:mod:`cobus.metering`, which the engine uses without ever loading rich or
+this module; only the CLI draws.
 """
 
 from __future__ import annotations
@@ -14,39 +14,16 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .core import Batch, batch_len
+from .metering import REDRAW_EVERY, StageStats, Stopwatch, Tracker
 from .outputs import NamedOutput
 
 if TYPE_CHECKING:  # rich is imported only when a bar or a table is drawn
     from rich.console import Console, RenderableType
     from rich.progress import TaskID
 
-__all__ = [
-    "NO_TRACKER",
-    "LiveStats",
-    "Meter",
-    "ProgressBoard",
-    "StageStats",
-    "Stopwatch",
-    "Tracker",
-    "stats_table",
-]
-
-
-class Tracker:
-    """One input's progress: call :meth:`update` with the bytes consumed so far."""
-
-    def update(self, done: int) -> None:
-        """The input has been read up to ``done`` bytes."""
-
-    def finish(self) -> None:
-        """The input is read completely."""
-
-
-NO_TRACKER = Tracker()
+__all__ = ["LiveStats", "ProgressBoard", "stats_table"]
 
 
 class _BarTracker(Tracker):
@@ -181,51 +158,6 @@ class ProgressBoard:
                 self.progress.stop()
 
 
-@dataclass
-class StageStats:
-    """What one stage saw, and the time spent in it (not in the stages it feeds)."""
-
-    name: str
-    items: int = 0
-    batches: int = 0
-    seconds: float = 0.0
-    #: For a source: the stats of the stage it feeds (what it sent is what that got).
-    feeds: StageStats | None = None
-
-    @property
-    def items_in(self) -> int:
-        return self.feeds.items if self.feeds is not None else self.items
-
-
-class Stopwatch(threading.local):
-    """Per-thread stack of nested sends, so each stage is charged its own time only.
-
-    Discussion: a send into a stage returns only after every stage below it
-    has handled the batch, so its wall time includes theirs. Each meter pushes
-    a frame, nested meters add their elapsed time to the frame above, and a
-    stage keeps ``elapsed - nested``. ``outside`` sums the top-level sends:
-    what is left of the run's time belongs to the sources.
-    """
-
-    def __init__(self, clock: Callable[[], float] = time.perf_counter) -> None:
-        self.clock = clock
-        self.frames: list[float] = []
-        self.outside = 0.0
-        #: Called after each top-level send (a live stats table redraws from here).
-        self.after_send: Callable[[], None] | None = None
-
-    def charge(self, stats: StageStats, start: float) -> None:
-        elapsed = self.clock() - start
-        nested = self.frames.pop()
-        stats.seconds += elapsed - nested
-        if self.frames:
-            self.frames[-1] += elapsed
-        else:
-            self.outside += elapsed
-            if self.after_send is not None:
-                self.after_send()
-
-
 class LiveStats:
     """``--stats`` on a terminal: the table redrawn in place about twice a second."""
 
@@ -284,44 +216,6 @@ class LiveStats:
             if self.drawn:
                 self.drawn = False
                 self.live.stop()
-
-
-#: Seconds between redraws of a live stats table.
-REDRAW_EVERY = 0.5
-
-
-class Meter:
-    """Stands in front of a stage: counts what goes in and times each send."""
-
-    __slots__ = ("_stats", "_target", "_watch")
-
-    def __init__(self, target: Any, stats: StageStats, watch: Stopwatch) -> None:
-        self._target = target
-        self._stats = stats
-        self._watch = watch
-
-    def send(self, batch: Batch) -> None:
-        stats, watch = self._stats, self._watch
-        stats.batches += 1
-        stats.items += batch_len(batch)
-        watch.frames.append(0.0)
-        start = watch.clock()
-        try:
-            self._target.send(batch)
-        finally:
-            watch.charge(stats, start)
-
-    def close(self) -> None:
-        watch = self._watch
-        watch.frames.append(0.0)
-        start = watch.clock()
-        try:
-            self._target.close()
-        finally:
-            watch.charge(self._stats, start)
-
-    def throw(self, *args: Any) -> Any:  # pragma: no cover - generator protocol only
-        return self._target.throw(*args)
 
 
 def stats_table(

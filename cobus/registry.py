@@ -6,22 +6,21 @@ import a concrete stage. A factory is ``factory(target, *, params...)`` (a
 source or sink has no target); its keyword-only parameters, annotated with
 :class:`Arg` (positional words) or :class:`Opt` (``-x`` / ``--name`` options),
 are the stage's parameters in the pipeline text. Any parameter may also be
-given as ``name=value``. Nothing here knows the pipeline syntax beyond words.
+given as ``name=value``; how words become values is the spec's
+(:mod:`cobus.spec.options`): nothing here knows the pipeline syntax.
 """
 
 from __future__ import annotations
 
-import difflib
+import dataclasses
 import importlib
 import inspect
-import math
-import pkgutil
 import re
 import types
 import typing
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from .errors import SpecError
 
@@ -30,6 +29,7 @@ if typing.TYPE_CHECKING:
 
 __all__ = [
     "ANY",
+    "LATER",
     "Arg",
     "Branches",
     "Opt",
@@ -37,7 +37,7 @@ __all__ = [
     "ParamError",
     "Registry",
     "StageSpec",
-    "Word",
+    "declaration",
     "fusion",
     "registry",
     "stage",
@@ -51,26 +51,14 @@ ANY = "any"
 SAME = "same"
 
 
-@dataclass(frozen=True)
-class Word:
-    """One word of a stage's text, with where it stands in the pipeline text."""
-
-    text: str
-    column: int
-    width: int
-    quoted: bool = False
-
-
-@dataclass(frozen=True)
-class Arg:
+class Arg(NamedTuple):
     """Annotation: a parameter filled from positional words, in order."""
 
     help: str = ""
     metavar: str = ""
 
 
-@dataclass(frozen=True)
-class Opt:
+class Opt(NamedTuple):
     """Annotation: a parameter given as an option, ``-i`` or ``--ignore-case``."""
 
     short: str = ""
@@ -134,35 +122,6 @@ class Param:
         spelled = f"{self.short}|{self.long}" if self.short else self.long
         return f"[{spelled}]" if self.is_flag else f"[{spelled} {meta}]"
 
-    def convert(self, word: Word) -> Any:
-        text = word.text
-        kind = self.type
-        if self.choices and text not in self.choices:
-            close = difflib.get_close_matches(text, self.choices, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise _word_error(
-                f"{self.long} must be one of {', '.join(self.choices)}, not {text!r}{hint}", word
-            )
-        try:
-            if kind is bool:
-                low = text.lower()
-                if low in ("1", "true", "yes", "on"):
-                    return True
-                if low in ("0", "false", "no", "off"):
-                    return False
-                raise ValueError(text)
-            if kind in (int, float):
-                number = kind(text)
-                if not math.isfinite(number):  # nan and inf: no count, interval or timeout
-                    raise _word_error(f"{self.name} takes a finite number, not {text!r}", word)
-                return number
-        except ValueError:
-            raise _word_error(
-                f"{self.name} takes {'a number' if kind is not bool else 'true or false'}, not {text!r}",
-                word,
-            ) from None
-        return text
-
 
 @dataclass(frozen=True)
 class StageSpec:
@@ -216,152 +175,81 @@ class StageSpec:
         name = name.replace("-", "_")
         return next((p for p in self.params if p.name == name), None)
 
-    def bind(self, words: Sequence[Word]) -> dict[str, Any]:
-        """Turn a stage's words into keyword arguments, or raise SpecError at a word."""
-        values: dict[str, Any] = {}
-        positional = [p for p in self.params if p.positional]
-        loose: list[Word] = []
-        blame: dict[str, Word] = {}
-        i = 0
-        only_positional = False
-        while i < len(words):
-            w = words[i]
-            i += 1
-            text = w.text
-            if w.quoted or only_positional or not text.startswith("-") or text == "-" or _is_number(text):
-                key, eq, value = text.partition("=")
-                p = self.param(key) if (eq and not w.quoted and key.isidentifier()) else None
-                if p is not None and not p.variadic:
-                    sub = Word(value, w.column + len(key) + 1, max(1, len(value)))
-                    values[p.name] = p.convert(sub)
-                    blame[p.name] = sub
-                else:
-                    loose.append(w)
-                continue
-            if text == "--":
-                only_positional = True
-                continue
-            name, eq, value = text.partition("=")
-            p = self._option(name)
-            if p is None and not name.startswith("--") and len(name) > 2:
-                # a cluster of short flags: -iv
-                flags = [self._option("-" + c) for c in name[1:]]
-                if all(f is not None and f.is_flag for f in flags) and not eq:
-                    for f in flags:
-                        assert f is not None
-                        values[f.name] = True
-                        blame[f.name] = w
-                    continue
-            if p is None:
-                known = [o for q in self.params if not q.positional for o in (q.short, q.long) if o]
-                close = difflib.get_close_matches(name, known, n=1)
-                hint = f" (did you mean {close[0]}?)" if close else ""
-                raise _word_error(f"{self.name} has no option {name}{hint}", w)
-            if p.is_flag and not eq:
-                values[p.name] = True
-                blame[p.name] = w
-                continue
-            if eq:
-                sub = Word(value, w.column + len(name) + 1, max(1, len(value)))
-            elif i < len(words):
-                sub = words[i]
-                i += 1
-            else:
-                raise _word_error(f"{name} needs a value ({p.metavar or p.name.upper()})", w)
-            # A list option (grep -e) gathers every time it is given.
-            values[p.name] = [*values.get(p.name, ()), p.convert(sub)] if p.variadic else p.convert(sub)
-            blame[p.name] = sub
-        for p in positional:
-            if p.name in values:
-                continue
-            if p.variadic:
-                if loose:
-                    values[p.name] = [p.convert(x) for x in loose]
-                    blame[p.name] = loose[0]
-                    loose = []
-            elif loose:
-                w = loose.pop(0)
-                values[p.name] = p.convert(w)
-                blame[p.name] = w
-        if loose:
-            raise _word_error(f"{self.name} takes no more arguments: {loose[0].text!r}", loose[0])
-        missing = [p for p in self.params if p.required and p.name not in values]
-        if missing:
-            raise SpecError(f"{self.name} needs {missing[0].usage()}  (usage: {self.usage()})")
-        if self.check is not None:
-            try:
-                self.check(values)
-            except ParamError as exc:
-                culprit = blame.get(exc.param)
-                err = SpecError(f"{self.name}: {exc}")
-                if culprit is not None:
-                    err.located("", culprit.column, culprit.width)
-                raise err from None
-            except ValueError as exc:
-                raise SpecError(f"{self.name}: {exc}") from None
-        return values
-
-    def _option(self, spelled: str) -> Param | None:
-        for p in self.params:
-            if not p.positional and spelled in (p.short, p.long):
-                return p
-        if spelled.startswith("--"):
-            named = self.param(spelled[2:])
-            return named if named is not None and not named.variadic else None
-        return None
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _word_error(message: str, word: Word) -> SpecError:
-    # The text is filled in by the parser, which knows the whole line.
-    return SpecError(message).located("", word.column, word.width)
-
 
 #: ``fuse(params_of_first, params_of_second)`` -> (factory, params, note) or None.
 Fusion = Callable[[dict[str, Any], dict[str, Any]], "tuple[Callable[..., Any], dict[str, Any], str] | None"]
 
 
 class Registry:
-    """All known stages, keyed by (name, role), and the fusions between them."""
+    """All known stages, keyed by (name, role), and the fusions between them.
 
-    def __init__(self) -> None:
+    Discussion: declared and registered stages. A stage module registers its
+    stages when it is imported, but importing every module to start
+    ``cat | head | print`` would cost most of cobus's start-up (lxml, rich,
+    sockets ...). So the registry of cobus's own stages also holds a declared
+    table (``cobus/_stagetable.py``, written by ``scripts/stage_table.py`` and
+    checked against the modules by a test): every field of every
+    :class:`StageSpec`, with the callables left to their module. Listing,
+    help, completion and did-you-mean read the table; :meth:`lookup` imports
+    the stage's module and returns the spec it registered, so a pipeline runs
+    exactly the code it names. A declared fusion is called through its
+    module the same way.
+    """
+
+    def __init__(self, table: str | None = None) -> None:
         self._stages: dict[tuple[str, str], StageSpec] = {}
         self.fusions: dict[tuple[str, str], Fusion] = {}
+        #: The module holding the declared table (None: only what registers itself).
+        self._table = table
+        self._declared: dict[tuple[str, str], StageSpec] = {}
+        self._modules: dict[tuple[str, str], str] = {}
         self._loaded = False
 
     def add(self, spec: StageSpec) -> None:
-        key = (spec.name, spec.role if spec.role == "source" else "downstream")
+        key = _key(spec.name, spec.role)
         if key in self._stages:
             raise ValueError(f"stage {spec.name!r} is registered twice")
         self._stages[key] = spec
 
     def load(self) -> Registry:
-        """Import every stage module once (they register themselves)."""
+        """Read the declared table once (no stage module is imported)."""
         if not self._loaded:
             self._loaded = True
-            for package in ("sources", "stages", "sinks", "concurrency"):
-                _import_all(f"{__package__}.{package}")
+            if self._table is not None:
+                table = importlib.import_module(self._table)
+                for module, fields in table.STAGES:
+                    self._declare(module, fields)
+                for pair, module in table.FUSIONS.items():
+                    self.fusions.setdefault(pair, _Later(self, module, pair, None))
         return self
 
+    def import_all(self) -> Registry:
+        """Import every stage module (they register themselves): what the table is made from."""
+        self.load()
+        for package in ("sources", "stages", "sinks", "concurrency"):
+            _import_all(f"{__package__}.{package}")
+        return self
+
+    def registered(self) -> list[StageSpec]:
+        """The stages registered by their modules so far (not the declared ones)."""
+        return sorted(self._stages.values(), key=lambda s: (s.name, s.role != "source"))
+
     def names(self) -> list[str]:
-        return sorted({name for name, _ in self.load()._stages})
+        return sorted({name for name, _ in self._known()})
 
     def all(self) -> list[StageSpec]:
-        return sorted(self.load()._stages.values(), key=lambda s: (s.name, s.role != "source"))
+        return sorted(self._known().values(), key=lambda s: (s.name, s.role != "source"))
 
     def lookup(self, name: str, *, source: bool) -> StageSpec:
-        """The stage called ``name`` as a source (first stage) or downstream stage."""
-        stages = self.load()._stages
-        spec = stages.get((name, "source" if source else "downstream"))
+        """The stage called ``name`` as a source (first stage) or downstream stage.
+
+        A declared stage's module is imported here, and its registered spec returned.
+        """
+        key = (name, "source" if source else "downstream")
+        spec = self._registered(key)
         if spec is not None:
             return spec
+        stages = self._known()
         other = stages.get((name, "downstream" if source else "source"))
         if other is not None:
             if source:
@@ -370,12 +258,101 @@ class Registry:
                     f"{', '.join(sorted(n for n, r in stages if r == 'source'))}"
                 )
             raise SpecError(f"{name} is a source and can only start a pipeline")
+        import difflib  # only for a name that is not a stage
+
         close = difflib.get_close_matches(name, self.names(), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise SpecError(f"unknown stage {name!r}{hint}; `cobus stages` lists them")
 
+    def _registered(self, key: tuple[str, str]) -> StageSpec | None:
+        """The registered spec for ``key``, importing its declared module first."""
+        spec = self._stages.get(key)
+        if spec is None and key in self.load()._modules:
+            importlib.import_module(self._modules[key])
+            spec = self._stages.get(key)
+            if spec is None:
+                raise RuntimeError(
+                    f"{self._modules[key]} no longer registers stage {key[0]!r}: "
+                    "run `python scripts/stage_table.py --write`"
+                )
+        return spec
+
+    def _known(self) -> dict[tuple[str, str], StageSpec]:
+        return {**self.load()._declared, **self._stages}
+
+    def _declare(self, module: str, fields: dict[str, Any]) -> None:
+        key = _key(fields["name"], fields["role"])
+        values: dict[str, Any] = {
+            name: _Later(self, module, key, name) if value is LATER else value
+            for name, value in fields.items()
+        }
+        self._declared[key] = StageSpec(**values)
+        self._modules[key] = module
+
+
+def _key(name: str, role: str) -> tuple[str, str]:
+    return (name, role if role == "source" else "downstream")
+
+
+#: In the declared table: this field is a callable, found in the stage's module.
+LATER: Any = type("Later", (), {"__repr__": lambda self: "LATER"})()
+
+
+class _Later:
+    """A declared stage's callable (factory, check ...) or a declared fusion.
+
+    Calling it imports the module that registers the stage and calls what it
+    registered; a pipeline never holds one (:meth:`Registry.lookup` returns the
+    registered spec), but a declared spec stays whole and usable.
+    """
+
+    def __init__(self, reg: Registry, module: str, key: tuple[str, str], field: str | None) -> None:
+        self._registry, self.module, self._key, self._field = reg, module, key, field
+
+    def resolve(self) -> Callable[..., Any]:
+        importlib.import_module(self.module)
+        reg = self._registry
+        if self._field is None:
+            fn = reg.fusions.get(self._key)
+            if fn is None or fn is self:
+                raise RuntimeError(f"{self.module} no longer registers the fusion {self._key}")
+            return fn
+        spec = reg._registered(self._key)
+        assert spec is not None
+        value: Callable[..., Any] = getattr(spec, self._field)
+        return value
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.resolve()(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<{self._field or 'fusion'} of {self._key[0]} in {self.module}>"
+
+
+def declaration(spec: StageSpec) -> tuple[str, dict[str, Any]]:
+    """What the declared table holds for ``spec``: its module and every field.
+
+    Every field of :class:`StageSpec` is copied as it is, except callables
+    and the pairs (step, callable) of ``absorbs``, which become :data:`LATER` (their
+    module is the factory's; a pipeline's nodes hold the registered spec).
+    """
+    fields = {f.name: getattr(spec, f.name) for f in dataclasses.fields(spec)}
+    for name, value in fields.items():
+        if _holds_code(value):
+            fields[name] = LATER
+    return spec.factory.__module__, fields
+
+
+def _holds_code(value: Any) -> bool:
+    """A function, or a tuple holding one (``absorbs``' pairs); classes are data."""
+    if isinstance(value, tuple):
+        return any(_holds_code(v) for v in value)
+    return callable(value) and not isinstance(value, type)
+
 
 def _import_all(package: str) -> None:
+    import pkgutil
+
     try:
         pkg = importlib.import_module(package)
     except ModuleNotFoundError as exc:
@@ -388,7 +365,7 @@ def _import_all(package: str) -> None:
 
 
 #: The registry stages add themselves to.
-registry = Registry()
+registry = Registry(table=f"{__package__}._stagetable")
 
 
 def fusion(first: str, second: str, *, into: Registry | None = None) -> Callable[[Fusion], Fusion]:

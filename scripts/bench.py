@@ -3,6 +3,7 @@
     python scripts/bench.py                  # full: >= 200 MB inputs, medians of 5 (< 10 min, 2 cores)
     python scripts/bench.py --quick          # 50/25 MB inputs, medians of 3 (< 1 min)
     python scripts/bench.py --only grep,xml  # some groups; --list names them all
+    python scripts/bench.py --only startup   # a small pipeline against `python -c pass` (~1 min)
 
 A *group* is one function registered in ``GROUPS`` with ``@group(name)``. It
 gets its input from ``make_samples.py`` (cached under ``--cache-dir``), times
@@ -426,6 +427,50 @@ _PY_GREP_LOOP = textwrap.dedent("""\
             out.write(line)
     out.flush()
 """)
+
+
+#: Small pipelines whose time is nearly all start-up, against a bare interpreter.
+_STARTUP = {
+    "cat | head | print": "cat {log} | head 1 | print",
+    "cat | grep | head | print": "cat {log} | grep python | head 1 | print",
+}
+
+
+@group("startup")
+def startup_group(b: Bench) -> GroupResult:
+    """Start-up: a small pipeline against `python -c pass` (same interpreter), interleaved."""
+    result = GroupResult("startup", baseline="python -c pass")
+    # As after `pip install`, cobus runs from bytecode: with PYTHONDONTWRITEBYTECODE set
+    # (as on some CI machines), every run would otherwise compile every module it imports.
+    subprocess.run([PY, "-m", "compileall", "-q", str(ROOT / "cobus")], check=True)
+    result.notes.append("cobus/ compiled to bytecode first (compileall), as an installed cobus is")
+    commands = [Command(result.baseline, (PY, "-c", "pass"), compare=False)]
+    for name, text in _STARTUP.items():
+        argv = cobus(text.format(log=quoted(SAMPLE_LOG)))
+        reason = b.probe("startup", argv)
+        if reason:
+            result.notes.append(f"{name}: skipped, {reason}")
+        else:
+            commands.append(Command(f"cobus {name}", argv, compare=False))
+    # Each run is tens of milliseconds: many more rounds than a throughput group, same budget.
+    rounds = max(b.settings.repeats * 6, 15)
+    timings = [Timing(c, b.output_path("startup", c.name)) for c in commands]
+    for r in range(rounds):
+        shift = r % len(timings)
+        for t in timings[shift:] + timings[:shift]:
+            if not t.failure:
+                _record(t, run_child(t.command.argv, t.output))
+    say("  " + ", ".join(f"{t.command.name} {t.median * 1000:.1f} ms" for t in timings if not t.failure))
+    result.rows = rows_for("startup", timings, result.baseline)
+    result.notes += failure_notes(timings)
+    result.notes.append(f"medians of {rounds} interleaved runs; ratio = cobus / python -c pass")
+    name, base = f"cobus {next(iter(_STARTUP))}", result.baseline
+    checks = [
+        check_ratio(result.rows, "start-up at most 3x a bare interpreter (floor)", name, base, 3.0),
+        check_ratio(result.rows, "start-up at most 2x a bare interpreter (goal)", name, base, 2.0),
+    ]
+    result.checks = [c for c in checks if c]
+    return result
 
 
 @group("grep")

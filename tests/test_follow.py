@@ -20,8 +20,10 @@ from util import collect
 
 from cobus.core import Done, Target, coroutine
 from cobus.errors import SourceError, SpecError
-from cobus.registry import Word, registry
+from cobus.registry import registry
 from cobus.sources.follow import follow
+from cobus.spec.options import bind
+from cobus.spec.parse import Word
 
 
 class Run:
@@ -269,7 +271,7 @@ def test_interval_must_be_positive() -> None:
     spec = registry.lookup("follow", source=True)
     words = [Word(w, i, 1) for i, w in enumerate(["--interval", "0", "x.log"])]
     with pytest.raises(SpecError, match="more than 0"):
-        spec.bind(words)
+        bind(spec, words)
 
 
 # -- --state ------------------------------------------------------------------------

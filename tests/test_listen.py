@@ -18,9 +18,11 @@ from util import collect
 from cobus.core import Done, Target, coroutine, fan_in
 from cobus.errors import SourceError, SpecError
 from cobus.kernel import Kernel
-from cobus.registry import Word, registry
+from cobus.registry import registry
 from cobus.sources.follow import follow
 from cobus.sources.listen import listen, parse_address
+from cobus.spec.options import bind
+from cobus.spec.parse import Word
 
 
 class Server:
@@ -74,7 +76,7 @@ def test_addresses() -> None:
 def test_a_bad_address_is_a_spec_error() -> None:
     spec = registry.lookup("listen", source=True)
     with pytest.raises(SpecError, match="only tcp://"):
-        spec.bind([Word("udp://:5140", 7, 11)])
+        bind(spec, [Word("udp://:5140", 7, 11)])
 
 
 def test_lines_from_one_client(server: Callable[..., Server]) -> None:

@@ -13,10 +13,12 @@ from _util_live import Ctx, KernelThread, wait_for
 from util import collect, run_cobus
 
 from cobus.errors import SpecError
-from cobus.registry import Word, registry
+from cobus.registry import registry
 from cobus.sources import _tailstart
 from cobus.sources._tailstart import Start, parse_count, pid_alive
 from cobus.sources.follow import follow
+from cobus.spec.options import bind
+from cobus.spec.parse import Word
 
 
 def lines_of(data: bytes, delimiter: bytes = b"\n") -> list[bytes]:
@@ -188,7 +190,7 @@ def test_follow_refuses_bad_counts(text: str, message: str) -> None:
     spec = registry.lookup("follow", source=True)
     words = [Word(w, i, len(w)) for i, w in enumerate(text.split()[1:])]
     with pytest.raises(SpecError, match=message):
-        spec.bind(words)
+        bind(spec, words)
 
 
 def test_follow_n_in_a_pipeline(tmp_path: Path) -> None:

@@ -28,17 +28,16 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import IO, Annotated, Any, cast
 
-from ..context import RunContext
+from ..context import RunContext, is_terminal
 from ..core import RECORDS, StageGen, batch_len, coroutine
 from ..delivery import Hold
 from ..errors import StageError
 from ..formats import field_text
+from ..metering import REDRAW_EVERY
 from ..registry import ANY, Arg, Opt, ParamError, stage
 
 __all__ = ["Report", "View", "count", "parse_duration", "sum_", "top", "uniq"]
 
-#: Seconds between redraws of a live table on a terminal.
-REDRAW_EVERY = 0.5
 
 _DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ms|s|m|h)?")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -185,10 +184,7 @@ class _TextOut:
 
 def _terminal_console(ctx: RunContext) -> Any:
     """A rich Console on stdout when stdout is a terminal, else None."""
-    try:
-        tty = ctx.stdout.isatty()
-    except (AttributeError, ValueError, OSError):
-        tty = False
+    tty = is_terminal(ctx.stdout)
     if not tty:
         return None
     from rich.console import Console

@@ -17,7 +17,7 @@ import shutil
 from collections.abc import Sequence
 from typing import Annotated, Any
 
-from ..context import RunContext
+from ..context import RunContext, is_terminal
 from ..core import RECORDS, StageGen, coroutine
 from ..errors import SinkError
 from ..formats import field_text
@@ -190,7 +190,7 @@ def _draw(ctx: RunContext, columns: list[str], rows: list[list[str]], title: str
     from rich.table import Table
 
     out = ctx.stdout
-    tty = _isatty(out)
+    tty = is_terminal(out)
     grid = Table(title=title or None, title_justify="left")
     for c in columns:
         grid.add_column(c, overflow="fold")
@@ -204,10 +204,3 @@ def _draw(ctx: RunContext, columns: list[str], rows: list[list[str]], title: str
     if not tty:
         body = "\n".join(line.rstrip() for line in body.split("\n"))
     _write(out, body.encode("utf-8", "surrogateescape"), True)
-
-
-def _isatty(out: Any) -> bool:
-    try:
-        return bool(out.isatty())
-    except (AttributeError, ValueError, OSError):
-        return False

@@ -13,10 +13,9 @@ from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..broker import redact
 from ..context import RunContext
 from ..core import StageGen, Target, broadcast, coroutine, fan_in
-from ..progress import Meter, StageStats
+from ..metering import Meter, StageStats
 from .graph import Graph, Node
 
 __all__ = ["Branch", "Built", "build", "build_branch"]
@@ -111,6 +110,8 @@ def _wire(
                 given[node.id] = target
             built = _call(node, target, ctx)
             if ctx.stats is not None:
+                from ..broker import redact  # no password in a URL is shown (only with --stats)
+
                 stats = StageStats(redact(node.text))
                 consumers = graph.consumers(node.id)
                 if node.spec.role == "source":

@@ -21,9 +21,10 @@ from typing import Any
 
 from ..core import RECORDS
 from ..errors import SpecError
-from ..registry import ANY, SAME, Registry, StageSpec, Word
+from ..registry import ANY, SAME, Registry, StageSpec
 from ..steps import Fused
-from .parse import Pipeline, Stage
+from .options import bind
+from .parse import Pipeline, Stage, Word
 
 __all__ = ["Graph", "GraphBuilder", "Node", "lower_text"]
 
@@ -204,7 +205,7 @@ class GraphBuilder:
         except SpecError as exc:
             raise self._error(exc, st.text, st.name) from None
         try:
-            params = spec.bind(st.words)
+            params = bind(spec, st.words)
         except SpecError as exc:
             raise self._error(exc, st.text, st.name) from None
         takes = spec.takes(params)
@@ -273,7 +274,7 @@ class GraphBuilder:
                 Node(
                     id=len(self.nodes),
                     spec=spec,
-                    params=spec.bind(()),
+                    params=bind(spec, ()),
                     inputs=list(tails),
                     text=spec.name,
                     input_kind=(kinds.pop() if len(kinds) == 1 else None) or ANY,

@@ -19,7 +19,6 @@ graph of :mod:`cobus.spec.graph` with the same builder as inline text.
 
 from __future__ import annotations
 
-import tomllib
 from typing import Any
 
 from ..errors import SpecError
@@ -42,6 +41,8 @@ def _names(value: Any, where: str) -> list[str]:
 
 def lower_toml(source: str, path: str, registry: Registry) -> Graph:
     """Validate a TOML pipeline file's text into a graph."""
+    import tomllib  # only for a pipeline file: inline text starts without it
+
     try:
         doc = tomllib.loads(source)
     except tomllib.TOMLDecodeError as exc:
