@@ -23,7 +23,7 @@ import json
 import re
 import shutil
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import IO, Annotated, Any, cast
@@ -331,6 +331,27 @@ def _key_function(fields: Sequence[str]) -> Callable[[list[dict[str, Any]]], lis
 
 EVERY_HELP = "piped: print a snapshot every DURATION (10s, 2m); live terminal: redraw interval"
 
+#: The output options of every sink that reports through :class:`Report`.
+CsvOpt = Annotated[bool, Opt("", "write CSV with a header (when piped)")]
+EveryOpt = Annotated[str | None, Opt("", EVERY_HELP, metavar="DURATION")]
+
+
+def _report_loop(
+    report: Report, add: Callable[[Any], None], view: Callable[[], View]
+) -> Generator[None, Any, None]:
+    """The body of a reporting sink: ``add`` each batch, a snapshot when due, the last view at close.
+
+    A sink runs it with ``yield from``, so the batches sent to the sink reach
+    ``add`` and closing the sink closes this loop (which shows the final view).
+    """
+    try:
+        while True:
+            add((yield))
+            if report.due():
+                report.show(view())
+    finally:
+        report.final(view())
+
 
 @stage(
     "count",
@@ -347,8 +368,8 @@ EVERY_HELP = "piped: print a snapshot every DURATION (10s, 2m); live terminal: r
 def count(
     *,
     by: Annotated[tuple[str, ...], Arg("by FIELD[,FIELD]: count records per value", metavar="by FIELD")] = (),
-    csv: Annotated[bool, Opt("", "write CSV with a header (when piped)")] = False,
-    every: Annotated[str | None, Opt("", EVERY_HELP, metavar="DURATION")] = None,
+    csv: CsvOpt = False,
+    every: EveryOpt = None,
     ctx: RunContext,
 ) -> Target:
     """Count the items, or with `by FIELD[,FIELD]` the records per value, largest first.
@@ -364,20 +385,17 @@ def count(
     total = 0
     keys_of = _key_function(fields) if fields else None
 
+    def add(batch: Any) -> None:
+        nonlocal total
+        if keys_of is None:
+            total += batch_len(batch)
+        else:
+            tally.update(Counter(keys_of(_records(batch, "count by"))))
+
     def view() -> View:
         return View.ranked(fields, "count", tally) if fields else View.single("count", total)
 
-    try:
-        while True:
-            batch = yield
-            if keys_of is None:
-                total += batch_len(batch)
-            else:
-                tally.update(Counter(keys_of(_records(batch, "count by"))))
-            if report.due():
-                report.show(view())
-    finally:
-        report.final(view())
+    yield from _report_loop(report, add, view)
 
 
 @stage(
@@ -395,8 +413,8 @@ def top(
     *,
     n: Annotated[int, Arg("how many rows", metavar="N")],
     field: Annotated[str, Arg("field(s) to rank the values of", metavar="FIELD[,FIELD]")],
-    csv: Annotated[bool, Opt("", "write CSV with a header (when piped)")] = False,
-    every: Annotated[str | None, Opt("", EVERY_HELP, metavar="DURATION")] = None,
+    csv: CsvOpt = False,
+    every: EveryOpt = None,
     ctx: RunContext,
 ) -> Target:
     """The N most frequent values of FIELD (or of several fields together), with counts."""
@@ -404,13 +422,11 @@ def top(
     report = Report.for_run(ctx, as_csv=csv, every=every)
     tally: Counter[Any] = Counter()
     keys_of = _key_function(fields)
-    try:
-        while True:
-            tally.update(Counter(keys_of(_records((yield), "top"))))
-            if report.due():
-                report.show(View.ranked(fields, "count", tally, limit=n))
-    finally:
-        report.final(View.ranked(fields, "count", tally, limit=n))
+
+    def add(batch: Any) -> None:
+        tally.update(Counter(keys_of(_records(batch, "top"))))
+
+    yield from _report_loop(report, add, lambda: View.ranked(fields, "count", tally, limit=n))
 
 
 def _numeric(value: Any) -> int | float | None:
@@ -443,8 +459,8 @@ def sum_(
     *,
     field: Annotated[str, Arg("the numeric field to add up", metavar="FIELD")],
     by: Annotated[tuple[str, ...], Arg("by FIELD[,FIELD]: one sum per value", metavar="by FIELD")] = (),
-    csv: Annotated[bool, Opt("", "write CSV with a header (when piped)")] = False,
-    every: Annotated[str | None, Opt("", EVERY_HELP, metavar="DURATION")] = None,
+    csv: CsvOpt = False,
+    every: EveryOpt = None,
     ctx: RunContext,
 ) -> Target:
     """Add up a numeric field, in all or per value of `by FIELD[,FIELD]`, largest first.
@@ -460,33 +476,31 @@ def sum_(
     keys_of = _key_function(fields) if fields else None
     get = itemgetter(field)
 
+    def add(batch: Any) -> None:
+        nonlocal total, skipped
+        batch = _records(batch, "sum")
+        try:
+            values = list(map(get, batch))
+        except KeyError:
+            values = [rec.get(field) for rec in batch]
+        if not all(type(v) is int for v in values):
+            values = list(map(_numeric, values))
+            skipped += values.count(None)
+        if keys_of is None:
+            total += sum(v for v in values if v is not None)
+        else:
+            for key, value in zip(keys_of(batch), values, strict=True):
+                if value is not None:
+                    sums[key] = sums.get(key, 0) + value
+
     def view() -> View:
         return View.ranked(fields, "sum", sums) if fields else View.single("sum", total)
 
     try:
-        while True:
-            batch = _records((yield), "sum")
-            try:
-                values = list(map(get, batch))
-            except KeyError:
-                values = [rec.get(field) for rec in batch]
-            if not all(type(v) is int for v in values):
-                values = list(map(_numeric, values))
-                skipped += values.count(None)
-            if keys_of is None:
-                total += sum(v for v in values if v is not None)
-            else:
-                for key, value in zip(keys_of(batch), values, strict=True):
-                    if value is not None:
-                        sums[key] = sums.get(key, 0) + value
-            if report.due():
-                report.show(view())
+        yield from _report_loop(report, add, view)
     finally:
-        try:
-            report.final(view())
-        finally:
-            if skipped:
-                ctx.warn(f"sum {field}: {skipped} record(s) without a number in {field} were skipped")
+        if skipped:
+            ctx.warn(f"sum {field}: {skipped} record(s) without a number in {field} were skipped")
 
 
 @stage(
