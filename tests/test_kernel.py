@@ -10,7 +10,7 @@ from collections.abc import Generator
 from typing import Any
 
 import pytest
-from _util_live import wait_for
+from _util_live import wait_for, waiting_in
 
 from cobus.errors import SourceError, StageError
 from cobus.kernel import (
@@ -453,7 +453,7 @@ def test_another_thread_wakes_a_blocked_kernel() -> None:
         runner = threading.Thread(target=k.run)
         started = time.monotonic()
         runner.start()
-        time.sleep(0.05)
+        wait_for(lambda: waiting_in(runner, "select", "selectors.py"), what="the kernel to block")
         k.call_soon_threadsafe(lambda: k.kill(tid))
         runner.join(10)
         assert not runner.is_alive()
