@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import re
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +91,7 @@ def test_any_split_into_blocks_gives_the_same_items(rule: Rule, log: bytes, grou
 
 
 def start_rule(pattern: str) -> Rule:
-    return Rule(starts=re.compile(pattern.encode(), re.MULTILINE), searched=True)
+    return Rule.matching(pattern)
 
 
 def test_start_regex_is_searched_in_each_line_and_orphans_lead() -> None:
