@@ -153,7 +153,7 @@ STAGES: tuple[tuple[str, dict[str, Any]], ...] = (
             "boundary": "",
             "step": None,
             "absorbs": (),
-            "reads": None,
+            "reads": LATER,
         },
     ),
     (
@@ -208,7 +208,7 @@ STAGES: tuple[tuple[str, dict[str, Any]], ...] = (
             "boundary": "",
             "step": None,
             "absorbs": (),
-            "reads": None,
+            "reads": LATER,
         },
     ),
     (
@@ -694,7 +694,7 @@ STAGES: tuple[tuple[str, dict[str, Any]], ...] = (
             "boundary": "",
             "step": None,
             "absorbs": (),
-            "reads": None,
+            "reads": LATER,
         },
     ),
     (
@@ -1242,7 +1242,7 @@ STAGES: tuple[tuple[str, dict[str, Any]], ...] = (
             "boundary": "",
             "step": None,
             "absorbs": (),
-            "reads": None,
+            "reads": LATER,
         },
     ),
     (
@@ -1297,7 +1297,7 @@ STAGES: tuple[tuple[str, dict[str, Any]], ...] = (
             "boundary": "",
             "step": None,
             "absorbs": (),
-            "reads": None,
+            "reads": LATER,
         },
     ),
     (
@@ -1420,7 +1420,7 @@ STAGES: tuple[tuple[str, dict[str, Any]], ...] = (
             "boundary": "",
             "step": None,
             "absorbs": (),
-            "reads": None,
+            "reads": LATER,
         },
     ),
     (
@@ -1475,7 +1475,7 @@ STAGES: tuple[tuple[str, dict[str, Any]], ...] = (
             "boundary": "",
             "step": None,
             "absorbs": (),
-            "reads": None,
+            "reads": LATER,
         },
     ),
     (

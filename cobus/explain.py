@@ -102,7 +102,7 @@ def _label(node: Node) -> Text:
         text.append(f"   [{node.label}]", style="yellow")
     if node.fused:
         text.append(f"   fused: {node.fused}", style="bold yellow")
-    if node.reads is not None:
+    if node.reads is not None and node.input_kind == RECORDS:
         text.append(f"   reads {_fields(node.reads)}", style="dim")
     if node.output_kind == RECORDS:
         needs = "all fields" if node.needs is None else _fields(node.needs)

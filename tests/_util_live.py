@@ -8,7 +8,9 @@ on a slow one.
 from __future__ import annotations
 
 import io
+import os
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -39,6 +41,66 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, what: str = ""
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what or predicate}")
         time.sleep(0.005)
+
+
+def waiting_in(thread: threading.Thread, function: str, module: str) -> bool:
+    """Whether ``thread`` is inside ``function`` of the module file ``module`` right now.
+
+    What a thread is blocked in (a queue's ``wait``, the selector's
+    ``select``) is the condition a test waits for before it checks that
+    nothing more happens or wakes the thread from outside.
+    """
+    frame = sys._current_frames().get(thread.ident or -1)
+    while frame is not None:
+        code = frame.f_code
+        if code.co_name == function and os.path.basename(code.co_filename) == module:
+            return True
+        frame = frame.f_back
+    return False
+
+
+def watches_file(pid: int, path: os.PathLike[str] | str) -> bool:
+    """Whether process ``pid`` has an inotify watch on the file ``path`` is now.
+
+    follow arms that watch right after it opened the file and fixed where it
+    reads from, so from then on what is appended to the file is new to it.
+    """
+    try:
+        inode = os.stat(path).st_ino
+        fds = os.listdir(f"/proc/{pid}/fdinfo")
+    except OSError:
+        return False
+    wanted = f" ino:{inode:x} "
+    for fd in fds:
+        try:
+            with open(f"/proc/{pid}/fdinfo/{fd}") as f:
+                if any(line.startswith("inotify") and wanted in line for line in f):
+                    return True
+        except OSError:
+            continue
+    return False
+
+
+def read_by_peer(sock: socket.socket) -> bool:
+    """Whether the other end of the loopback TCP connection ``sock`` has read all it was sent.
+
+    From ``/proc/net/tcp``: nothing of ours is unacknowledged and the peer's
+    socket has nothing unread (a peer that is gone has nothing unread).
+    """
+    try:
+        here, there = sock.getsockname()[1], sock.getpeername()[1]
+    except OSError:  # reset: the peer is gone
+        return True
+    queues: dict[tuple[int, int], tuple[int, int]] = {}
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            local, remote = (int(a.rsplit(":", 1)[1], 16) for a in fields[1:3])
+            tx, rx = (int(q, 16) for q in fields[4].split(":"))
+            queues[local, remote] = (tx, rx)
+    unacked = queues.get((here, there), (0, 0))[0]
+    unread = queues.get((there, here), (0, 0))[1]
+    return unacked == 0 and unread == 0
 
 
 class KernelThread:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import io
 from pathlib import Path
+from types import ModuleType
 
 import cobus
 from cobus.context import RunContext
@@ -11,8 +13,25 @@ from cobus.context import RunContext
 
 def test_all_is_sorted_and_importable() -> None:
     assert list(cobus.__all__) == sorted(cobus.__all__)
-    for name in cobus.__all__:
-        assert getattr(cobus, name) is not None
+    star: dict[str, object] = {}
+    exec("from cobus import *", star)  # what a user's star import gets
+    assert sorted(set(star) - {"__builtins__"}) == list(cobus.__all__)
+    # Every public object of the package is in __all__ (submodules are not objects of the API).
+    public = {
+        name
+        for name, value in vars(cobus).items()
+        if not name.startswith("_") and not isinstance(value, ModuleType) and name != "annotations"
+    }
+    assert public | {"__version__"} == set(cobus.__all__)
+
+
+def test_the_names_are_what_they_say() -> None:
+    assert cobus.__version__ == importlib.metadata.version("cobus")
+    errors = [cobus.SpecError, cobus.SourceError, cobus.StageError, cobus.SinkError]
+    assert all(issubclass(error, cobus.CobusError) for error in errors)
+    assert [error.exit_code for error in [cobus.CobusError, *errors]] == [1, 2, 1, 1, 1]
+    assert issubclass(cobus.Done, Exception)
+    assert "grep" in cobus.registry.names()
 
 
 def test_run_a_pipeline_from_python(tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _util_live import wait_for, waiting_in
 from click.testing import Result
 from util import cobus_popen
 
@@ -36,7 +37,7 @@ ACCESS_LOG = ROOT / "samples" / "access.log"
 
 CRASH_STAGE = '''
 """Test only: a filter that fails on demand after AFTER batches."""
-import os, signal, time
+import os, signal, threading, time
 from typing import Annotated
 from cobus.core import coroutine
 from cobus.registry import Arg, stage
@@ -58,6 +59,9 @@ def crash(target, *, mode: Annotated[str, Arg("raise|exit|kill|busy|warn")],
                 if mode == "kill":
                     os.kill(os.getpid(), signal.SIGKILL)
                 if mode == "busy":
+                    marks = os.environ.get("CRASH_MARKS")
+                    if marks:  # say that this loop spins now
+                        open(os.path.join(marks, f"{os.getpid()}.{threading.get_ident()}"), "w").close()
                     end = time.monotonic() + 60
                     while time.monotonic() < end:
                         pass
@@ -78,7 +82,9 @@ def crash_env(tmp_path: Path) -> dict[str, str]:
     (site / "cobus_crash_stage.py").write_text(CRASH_STAGE)
     (site / "sitecustomize.py").write_text("import cobus_crash_stage\n")
     path = os.pathsep.join(p for p in (str(site), os.environ.get("PYTHONPATH")) if p)
-    return {**os.environ, "PYTHONPATH": path, "PYTHONUNBUFFERED": "1"}
+    marks = tmp_path / "busy"  # one file per spinning `crash busy`
+    marks.mkdir()
+    return {**os.environ, "PYTHONPATH": path, "PYTHONUNBUFFERED": "1", "CRASH_MARKS": str(marks)}
 
 
 @pytest.fixture
@@ -129,16 +135,6 @@ def children_of(pid: int) -> dict[int, str]:
             if int(ppid) == pid:
                 kids[int(entry.name)] = state
     return kids
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 20.0) -> Any:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.01)
-    raise AssertionError(f"timed out waiting for {predicate}")
 
 
 @pytest.fixture
@@ -351,8 +347,8 @@ def test_a_slow_branch_slows_the_sender_and_memory_stays_bounded() -> None:
     producer = threading.Thread(target=produce, daemon=True)
     producer.start()
     # One batch in the branch, two in the queue, the fourth send waits.
-    wait_for(lambda: len(sent) == 3)
-    time.sleep(0.2)
+    wait_for(lambda: len(sent) == 3, 20)
+    wait_for(lambda: waiting_in(producer, "wait", "threading.py"), 20, "the fourth send to wait")
     assert len(sent) == 3 and seen == []
     gate.set()
     producer.join(10)
@@ -414,9 +410,9 @@ def test_a_worker_killed_from_outside(tmp_path: Path) -> None:
     proc.stdin.write(b"a1\nb1\n")
     proc.stdin.flush()
     assert proc.stdout.readline() == b"a1\n"
-    (worker,) = wait_for(lambda: list(children_of(proc.pid)))
+    (worker,) = wait_for(lambda: list(children_of(proc.pid)), 20)
     os.kill(worker, signal.SIGKILL)
-    wait_for(lambda: children_of(proc.pid).get(worker, "Z") == "Z")
+    wait_for(lambda: children_of(proc.pid).get(worker, "Z") == "Z", 20)
     try:
         proc.stdin.write(b"a2\n")
         proc.stdin.close()
@@ -439,8 +435,9 @@ def test_ctrl_c_stops_busy_threads_and_workers_at_once(
     # Its own process group, as a shell gives a job; a terminal's Ctrl-C signals the group.
     proc = cobus_popen(["run", pipeline], env=crash_env, process_group=0)
     # Three workers spinning, plus the cobus process with its spinning thread.
-    wait_for(lambda: len(processes_with(tag)) == 4)
-    time.sleep(0.3)
+    wait_for(lambda: len(processes_with(tag)) == 4, 20)
+    marks = Path(crash_env["CRASH_MARKS"])
+    wait_for(lambda: len(list(marks.iterdir())) == 4, 20, "the four loops to spin")
     started = time.monotonic()
     os.killpg(proc.pid, signal.SIGINT)
     code = proc.wait(timeout=20)
@@ -462,7 +459,7 @@ def test_a_busy_worker_dies_with_a_killed_cobus(
         stderr=subprocess.DEVNULL,
         env=crash_env,
     )
-    wait_for(lambda: len(processes_with(tag)) == 2)  # cobus and its spinning worker
+    wait_for(lambda: len(processes_with(tag)) == 2, 20)  # cobus and its spinning worker
     proc.kill()
     proc.wait(timeout=20)
     wait_for(lambda: processes_with(tag) == [], timeout=10)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _util_live import Ctx, KernelThread, wait_for
+from _util_live import Ctx, KernelThread, wait_for, watches_file
 from util import collect
 
 from cobus.core import Done, Target, coroutine
@@ -79,8 +79,14 @@ def expect(start: int, stop: int) -> list[bytes]:
 
 
 def settle(run: Run) -> None:
-    """Let the follower look at its files a few times (it polls every 20 ms)."""
-    time.sleep(0.15)
+    """Wait until the follow task has sent two more idle ticks (one every 0.25 s).
+
+    Between two ticks every follower (polling every 20 ms here) has looked at
+    its file, so whatever it does with what is on disk now is done: it has
+    started at the end of its file, noticed a truncation, or sent a line.
+    """
+    ticks = run.batches.count(b"")
+    wait_for(lambda: run.batches.count(b"") >= ticks + 2, what="two idle ticks")
 
 
 # -- the basics -------------------------------------------------------------------
@@ -357,14 +363,14 @@ def test_a_new_line_arrives_within_250_ms(tmp_path: Path) -> None:
 
     thread = KernelThread(follow(stamp(), paths=[str(log)], ctx=Ctx()))  # default interval
     try:
-        time.sleep(0.2)
+        wait_for(lambda: watches_file(os.getpid(), log), what="follow to start at the end of the log")
         delays = []
         for i in range(20):
             sent = time.monotonic()
             append(log, f"line {i}\n")
             wait_for(lambda i=i: len(arrived) > i, 5)  # type: ignore[misc]
             delays.append(arrived[i] - sent)
-            time.sleep(0.013 * (i % 7))
+            time.sleep(0.013 * (i % 7))  # pacing, not waiting: the next line comes at another phase
     finally:
         thread.stop()
     assert statistics.median(delays) < 0.25
@@ -375,11 +381,12 @@ def test_idle_follow_of_ten_files_uses_little_cpu(tmp_path: Path) -> None:
     logs = [tmp_path / f"{i}.log" for i in range(10)]
     for log in logs:
         log.write_text("x\n")
-    thread = KernelThread(follow(collect([]), paths=[str(p) for p in logs], ctx=Ctx()))
+    batches: list[bytes] = []
+    thread = KernelThread(follow(collect(batches), paths=[str(p) for p in logs], ctx=Ctx()))
     try:
-        time.sleep(0.3)
+        wait_for(lambda: b"" in batches, what="the first idle tick")  # every follower has started
         cpu = time.process_time()
-        time.sleep(2)
+        time.sleep(2)  # the time measured, not a wait for something to happen
         cpu = time.process_time() - cpu
     finally:
         thread.stop()
@@ -460,17 +467,27 @@ def test_sigterm_with_state_then_restart_loses_and_repeats_nothing(tmp_path: Pat
         wait_for(lambda: len(file_lines(out)) >= total // 4, 30, "a quarter of the lines")
     finally:
         rc1, _, err1 = end_with(first, signal.SIGTERM)
-    time.sleep(0.3)  # lines are written while cobus is down
+    down = log.stat().st_size
+    wait_for(lambda: log.stat().st_size >= down + 1000 or written.is_set(), 30, "lines written while down")
     second = start_cobus(pipeline)
     try:
         wait_for(written.is_set, 60, "the writer")
         wait_for(lambda: len(file_lines(out)) >= total, 30, "every line")
-        time.sleep(0.3)  # a duplicate would show up by now
+        # Once the checkpoint covers the whole log, every line read was written: a duplicate is in out.
+        wait_for(lambda: _saved_offset(state, log) == log.stat().st_size, 30, "the last checkpoint")
     finally:
         rc2, _, err2 = end_with(second, signal.SIGTERM)
     w.join(10)
     assert (rc1, err1, rc2, err2) == (143, b"", 143, b"")
     assert file_lines(out) == expect(0, total)
+
+
+def _saved_offset(state: Path, log: Path) -> int | None:
+    try:
+        offset: int = json.loads(state.read_text())["files"][str(log)]["offset"]
+    except (OSError, ValueError, KeyError):
+        return None
+    return offset
 
 
 def test_an_idle_follow_sends_ticks(tmp_path: Path, start: Callable[..., Run]) -> None:

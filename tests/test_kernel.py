@@ -10,7 +10,7 @@ from collections.abc import Generator
 from typing import Any
 
 import pytest
-from _util_live import wait_for
+from _util_live import wait_for, waiting_in
 
 from cobus.errors import SourceError, StageError
 from cobus.kernel import (
@@ -442,8 +442,11 @@ def test_another_thread_wakes_a_blocked_kernel() -> None:
     a, b = socket.socketpair()
     trace: list[str] = []
 
+    running = threading.Event()
+
     def blocked() -> TaskGen:
         try:
+            running.set()
             yield ReadWait(a)  # nothing will ever arrive
         finally:
             trace.append("closed")
@@ -453,7 +456,11 @@ def test_another_thread_wakes_a_blocked_kernel() -> None:
         runner = threading.Thread(target=k.run)
         started = time.monotonic()
         runner.start()
-        time.sleep(0.05)
+        # The task waits, and the kernel is in the select that follows (it blocks there).
+        wait_for(
+            lambda: running.is_set() and waiting_in(runner, "select", "selectors.py"),
+            what="the kernel to block",
+        )
         k.call_soon_threadsafe(lambda: k.kill(tid))
         runner.join(10)
         assert not runner.is_alive()

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import functools
+import os
 import re
 import socket
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from _util_live import Ctx, KernelThread, free_port, wait_for
+from _util_live import Ctx, KernelThread, free_port, read_by_peer, wait_for, watches_file
 from util import collect
 
 from cobus.core import Done, Target, coroutine, fan_in
@@ -103,7 +103,7 @@ def test_long_lines_are_cut_and_counted(server: Callable[..., Server]) -> None:
         c.sendall(b"a" * 3000 + b"\nshort\n")
         for _ in range(5):  # a long line arriving in pieces is not buffered
             c.sendall(b"b" * 700)
-            time.sleep(0.01)
+            wait_for(lambda c=c: read_by_peer(c), what="the piece read")  # type: ignore[misc]
         c.sendall(b"\nlast\n")
         lines = s.wait_lines(4)
     assert lines == [b"a" * 1000, b"short", b"b" * 1000, b"last"]
@@ -146,7 +146,7 @@ def test_downstream_done_ends_the_listener() -> None:
     with socket.create_connection(("127.0.0.1", port)) as c:
         for i in range(3):
             c.sendall(b"line %d\n" % i)
-            time.sleep(0.05)
+            wait_for(lambda c=c: read_by_peer(c), what="the line read")  # type: ignore[misc]
         thread.join(10)  # the run ends on its own
 
 
@@ -213,7 +213,7 @@ def test_listen_and_follow_feed_one_pipeline(tmp_path: Path) -> None:
     runner.start()
     try:
         wait_for(lambda: _connectable(port), what="the listener")
-        time.sleep(0.1)
+        wait_for(lambda: watches_file(os.getpid(), log), what="follow to start at the end of the log")
         with open(log, "ab") as f:
             f.write(b"from the file\n")
         with socket.create_connection(("127.0.0.1", port)) as c:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import io
-import re
 from pathlib import Path
 from typing import Any
 
 import pytest
+from _util_live import wait_for, watches_file
 from util import collect
 
 from cobus.context import RunContext
@@ -91,7 +91,7 @@ def test_any_split_into_blocks_gives_the_same_items(rule: Rule, log: bytes, grou
 
 
 def start_rule(pattern: str) -> Rule:
-    return Rule(starts=re.compile(pattern.encode(), re.MULTILINE), searched=True)
+    return Rule.matching(pattern)
 
 
 def test_start_regex_is_searched_in_each_line_and_orphans_lead() -> None:
@@ -221,7 +221,6 @@ def test_a_followed_traceback_is_flushed_after_the_idle_timeout(tmp_path) -> Non
     """follow sends ticks while idle, so the last traceback does not wait for the next line."""
     import subprocess
     import sys
-    import time
 
     log, out = tmp_path / "app.log", tmp_path / "out.log"
     log.write_bytes(b"")
@@ -236,13 +235,14 @@ def test_a_followed_traceback_is_flushed_after_the_idle_timeout(tmp_path) -> Non
         stderr=subprocess.PIPE,
     )
     try:
-        time.sleep(1.0)
+        wait_for(lambda: watches_file(proc.pid, log), 30, "follow to start at the end of the log")
         with log.open("ab") as f:
             f.write(b'Traceback (most recent call last):\n  File "x.py", line 1\nKeyError: 1\n')
-        deadline = time.monotonic() + 10
-        while b"KeyError" not in (out.read_bytes() if out.exists() else b""):
-            assert time.monotonic() < deadline, "the pending traceback was never flushed"
-            time.sleep(0.05)
+        wait_for(
+            lambda: b"KeyError" in (out.read_bytes() if out.exists() else b""),
+            10,
+            "the pending traceback to be flushed",
+        )
         assert proc.poll() is None  # flushed by the idle timeout, not by the exit
     finally:
         proc.terminate()

@@ -7,10 +7,10 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from _util_live import wait_for
 from util import cobus_popen, run_cobus
 
 ODD_BYTES = (
@@ -68,7 +68,9 @@ def _interrupt(sig: int, tmp_path: Path) -> tuple[int, bytes, bytes]:
     lines = b"".join(b"keep %d\n" % i for i in range(1000))
     proc.stdin.write(lines + b"drop\n")
     proc.stdin.flush()
-    time.sleep(1.0)  # let it read; the pipe stays open, so cobus is waiting
+    # Let it read and write what it read; the pipe stays open, so cobus is waiting.
+    kept = len(lines)
+    wait_for(lambda: out.exists() and out.stat().st_size == kept, 30, "the kept lines in the output")
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=30)
     return proc.returncode, err, out.read_bytes() if out.exists() else b""

@@ -23,7 +23,7 @@ import json
 import re
 import shutil
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import IO, Annotated, Any, cast
@@ -88,6 +88,18 @@ def _checker(*, by: str = "", field: str = "", n: str = "") -> Callable[[dict[st
                 raise ParamError("every", str(exc)) from None
 
     return check
+
+
+def _reader(*, by: str = "", field: str = "") -> Callable[[Mapping[str, Any]], frozenset[str]]:
+    """The fields an aggregate reads, for the planner's projection (and explain)."""
+
+    def reads(params: Mapping[str, Any]) -> frozenset[str]:
+        names = set(_by_fields(params.get(by) or ())) if by else set()
+        if field:
+            names.update(_fields([params[field]]))
+        return frozenset(names)
+
+    return reads
 
 
 @dataclass(frozen=True)
@@ -327,11 +339,33 @@ def _key_function(fields: Sequence[str]) -> Callable[[list[dict[str, Any]]], lis
 
 EVERY_HELP = "piped: print a snapshot every DURATION (10s, 2m); live terminal: redraw interval"
 
+#: The output options of every sink that reports through :class:`Report`.
+CsvOpt = Annotated[bool, Opt("", "write CSV with a header (when piped)")]
+EveryOpt = Annotated[str | None, Opt("", EVERY_HELP, metavar="DURATION")]
+
+
+def _report_loop(
+    report: Report, add: Callable[[Any], None], view: Callable[[], View]
+) -> Generator[None, Any, None]:
+    """The body of a reporting sink: ``add`` each batch, a snapshot when due, the last view at close.
+
+    A sink runs it with ``yield from``, so the batches sent to the sink reach
+    ``add`` and closing the sink closes this loop (which shows the final view).
+    """
+    try:
+        while True:
+            add((yield))
+            if report.due():
+                report.show(view())
+    finally:
+        report.final(view())
+
 
 @stage(
     "count",
     role="sink",
     check=_checker(by="by"),
+    reads=_reader(by="by"),
     consumes_if=lambda params: RECORDS if params.get("by") else ANY,
     examples=(
         "cat access-log | grep -i python | count",
@@ -343,8 +377,8 @@ EVERY_HELP = "piped: print a snapshot every DURATION (10s, 2m); live terminal: r
 def count(
     *,
     by: Annotated[tuple[str, ...], Arg("by FIELD[,FIELD]: count records per value", metavar="by FIELD")] = (),
-    csv: Annotated[bool, Opt("", "write CSV with a header (when piped)")] = False,
-    every: Annotated[str | None, Opt("", EVERY_HELP, metavar="DURATION")] = None,
+    csv: CsvOpt = False,
+    every: EveryOpt = None,
     ctx: RunContext,
 ) -> StageGen:
     """Count the items, or with `by FIELD[,FIELD]` the records per value, largest first.
@@ -360,20 +394,17 @@ def count(
     total = 0
     keys_of = _key_function(fields) if fields else None
 
+    def add(batch: Any) -> None:
+        nonlocal total
+        if keys_of is None:
+            total += batch_len(batch)
+        else:
+            tally.update(Counter(keys_of(_records(batch, "count by"))))
+
     def view() -> View:
         return View.ranked(fields, "count", tally) if fields else View.single("count", total)
 
-    try:
-        while True:
-            batch = yield
-            if keys_of is None:
-                total += batch_len(batch)
-            else:
-                tally.update(Counter(keys_of(_records(batch, "count by"))))
-            if report.due():
-                report.show(view())
-    finally:
-        report.final(view())
+    yield from _report_loop(report, add, view)
 
 
 @stage(
@@ -381,6 +412,7 @@ def count(
     role="sink",
     consumes=RECORDS,
     check=_checker(field="field", n="n"),
+    reads=_reader(field="field"),
     examples=(
         "cat access-log | parse apache | top 10 path",
         "cat access-log | parse apache | top 5 host,path",
@@ -391,8 +423,8 @@ def top(
     *,
     n: Annotated[int, Arg("how many rows", metavar="N")],
     field: Annotated[str, Arg("field(s) to rank the values of", metavar="FIELD[,FIELD]")],
-    csv: Annotated[bool, Opt("", "write CSV with a header (when piped)")] = False,
-    every: Annotated[str | None, Opt("", EVERY_HELP, metavar="DURATION")] = None,
+    csv: CsvOpt = False,
+    every: EveryOpt = None,
     ctx: RunContext,
 ) -> StageGen:
     """The N most frequent values of FIELD (or of several fields together), with counts."""
@@ -400,13 +432,11 @@ def top(
     report = Report.for_run(ctx, as_csv=csv, every=every)
     tally: Counter[Any] = Counter()
     keys_of = _key_function(fields)
-    try:
-        while True:
-            tally.update(Counter(keys_of(_records((yield), "top"))))
-            if report.due():
-                report.show(View.ranked(fields, "count", tally, limit=n))
-    finally:
-        report.final(View.ranked(fields, "count", tally, limit=n))
+
+    def add(batch: Any) -> None:
+        tally.update(Counter(keys_of(_records(batch, "top"))))
+
+    yield from _report_loop(report, add, lambda: View.ranked(fields, "count", tally, limit=n))
 
 
 def _numeric(value: Any) -> int | float | None:
@@ -429,6 +459,7 @@ def _numeric(value: Any) -> int | float | None:
     role="sink",
     consumes=RECORDS,
     check=_checker(by="by", field="field"),
+    reads=_reader(by="by", field="field"),
     examples=(
         "cat access-log | parse apache | sum bytes",
         "cat access-log | parse apache | sum bytes by host",
@@ -439,8 +470,8 @@ def sum_(
     *,
     field: Annotated[str, Arg("the numeric field to add up", metavar="FIELD")],
     by: Annotated[tuple[str, ...], Arg("by FIELD[,FIELD]: one sum per value", metavar="by FIELD")] = (),
-    csv: Annotated[bool, Opt("", "write CSV with a header (when piped)")] = False,
-    every: Annotated[str | None, Opt("", EVERY_HELP, metavar="DURATION")] = None,
+    csv: CsvOpt = False,
+    every: EveryOpt = None,
     ctx: RunContext,
 ) -> StageGen:
     """Add up a numeric field, in all or per value of `by FIELD[,FIELD]`, largest first.
@@ -456,33 +487,31 @@ def sum_(
     keys_of = _key_function(fields) if fields else None
     get = itemgetter(field)
 
+    def add(batch: Any) -> None:
+        nonlocal total, skipped
+        batch = _records(batch, "sum")
+        try:
+            values = list(map(get, batch))
+        except KeyError:
+            values = [rec.get(field) for rec in batch]
+        if not all(type(v) is int for v in values):
+            values = list(map(_numeric, values))
+            skipped += values.count(None)
+        if keys_of is None:
+            total += sum(v for v in values if v is not None)
+        else:
+            for key, value in zip(keys_of(batch), values, strict=True):
+                if value is not None:
+                    sums[key] = sums.get(key, 0) + value
+
     def view() -> View:
         return View.ranked(fields, "sum", sums) if fields else View.single("sum", total)
 
     try:
-        while True:
-            batch = _records((yield), "sum")
-            try:
-                values = list(map(get, batch))
-            except KeyError:
-                values = [rec.get(field) for rec in batch]
-            if not all(type(v) is int for v in values):
-                values = list(map(_numeric, values))
-                skipped += values.count(None)
-            if keys_of is None:
-                total += sum(v for v in values if v is not None)
-            else:
-                for key, value in zip(keys_of(batch), values, strict=True):
-                    if value is not None:
-                        sums[key] = sums.get(key, 0) + value
-            if report.due():
-                report.show(view())
+        yield from _report_loop(report, add, view)
     finally:
-        try:
-            report.final(view())
-        finally:
-            if skipped:
-                ctx.warn(f"sum {field}: {skipped} record(s) without a number in {field} were skipped")
+        if skipped:
+            ctx.warn(f"sum {field}: {skipped} record(s) without a number in {field} were skipped")
 
 
 @stage(
@@ -490,6 +519,7 @@ def sum_(
     role="sink",
     consumes=RECORDS,
     check=_checker(field="field"),
+    reads=_reader(field="field"),
     examples=(
         "cat access-log | parse apache | uniq host",
         "cat access-log | parse apache | uniq --values method",

@@ -14,7 +14,7 @@ import csv as csvlib
 import io
 import json
 import shutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
 from ..context import RunContext, is_terminal
@@ -40,6 +40,11 @@ def _check_fields(params: dict[str, Any]) -> None:
         raise ParamError("fields", "no field names given (write them as id,route,direction)")
 
 
+def _reads_fields(params: Mapping[str, Any]) -> frozenset[str] | None:
+    """The columns named (None: every field of the records)."""
+    return frozenset(split_fields(params.get("fields") or [])) or None
+
+
 def _write(out: Any, data: bytes, live: bool) -> None:
     try:
         out.write(data)
@@ -56,6 +61,7 @@ def _write(out: Any, data: bytes, live: bool) -> None:
     role="sink",
     consumes=RECORDS,
     check=_check_fields,
+    reads=_reads_fields,
     examples=(
         "xml allroutes.xml | records bus | where route=22 | csv route,id,direction,latitude,longitude",
         "cat access-log | parse apache | csv --no-header host,status,bytes",
@@ -149,6 +155,7 @@ def jsonl(*, ctx: RunContext) -> StageGen:
     role="sink",
     consumes=RECORDS,
     check=_check_fields,
+    reads=_reads_fields,
     examples=(
         "xml allroutes.xml | records bus | where route~^2 | table id,route,direction",
         "cat access-log | parse apache | head 20 | table host,status,bytes",

@@ -9,9 +9,17 @@ drivers.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
-__all__ = ["Driver", "XmlProblem", "refuse_declaration", "refuse_dtd", "undefined", "unknown_encoding"]
+__all__ = [
+    "Driver",
+    "XmlProblem",
+    "refuse_declaration",
+    "refuse_dtd",
+    "take_all",
+    "undefined",
+    "unknown_encoding",
+]
 
 
 class XmlProblem(Exception):
@@ -30,6 +38,20 @@ class Driver(Protocol):
     def feed(self, data: bytes) -> bytes | None: ...
     def take(self) -> list[Any]: ...
     def close(self) -> None: ...
+
+
+_T = TypeVar("_T")
+
+
+def take_all(items: list[_T]) -> list[_T]:
+    """A driver's ``take``: what ``items`` holds, emptied in place.
+
+    In place, not swapped for a new list: the parser callbacks hold the bound
+    ``append`` of this very list.
+    """
+    out = items.copy()
+    items.clear()
+    return out
 
 
 _ENTITIES_HINT = "use --allow-entities to accept internal entities"

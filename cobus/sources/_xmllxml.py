@@ -19,7 +19,7 @@ from lxml import etree
 
 from ..conditions import Condition, compile_conditions
 from ..xmlrecords import END, START, TEXT, EntityNode, Event, element_record, local_name
-from ._xmlbase import Driver, XmlProblem, refuse_declaration, refuse_dtd, undefined
+from ._xmlbase import Driver, XmlProblem, refuse_declaration, refuse_dtd, take_all, undefined
 
 __all__ = ["LxmlDriver", "LxmlRecordDriver"]
 
@@ -304,9 +304,7 @@ class LxmlDriver:
     def take(self) -> list[Event]:
         if self._handed is not None:
             return self._handed.take()
-        out = self._events.copy()
-        self._events.clear()
-        return out
+        return take_all(self._events)
 
     def close(self) -> None:
         if self._handed is None:
@@ -417,9 +415,7 @@ class LxmlRecordDriver:
         self._depth = depth
 
     def take(self) -> list[dict[str, Any]]:
-        out = self._records
-        self._records = []
-        return out
+        return take_all(self._records)
 
     def close(self) -> None:
         root = _feed_lxml(self._parser, None, self._drain)

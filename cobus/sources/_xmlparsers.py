@@ -30,7 +30,15 @@ from typing import Any
 
 from ..conditions import Condition
 from ..xmlrecords import END, START, TEXT, Event
-from ._xmlbase import Driver, XmlProblem, refuse_declaration, refuse_dtd, undefined, unknown_encoding
+from ._xmlbase import (
+    Driver,
+    XmlProblem,
+    refuse_declaration,
+    refuse_dtd,
+    take_all,
+    undefined,
+    unknown_encoding,
+)
 from ._xmllxml import LxmlDriver, LxmlRecordDriver
 
 __all__ = ["PARSERS", "Driver", "XmlProblem", "make_driver", "make_record_driver"]
@@ -208,9 +216,7 @@ class ExpatDriver:
         return problem
 
     def take(self) -> list[Event]:
-        out = self._events.copy()
-        self._events.clear()
-        return out
+        return take_all(self._events)
 
     def close(self) -> None:
         try:
@@ -310,9 +316,7 @@ class SaxDriver:
             raise _encoding_problem(exc) from None
 
     def take(self) -> list[Event]:
-        out = self._events.copy()
-        self._events.clear()
-        return out
+        return take_all(self._events)
 
     def close(self) -> None:
         self._call(self._reader.close)

@@ -23,6 +23,7 @@ def _check(params: dict[str, Any]) -> None:
 @stage(
     "head",
     check=_check,
+    reads=lambda params: frozenset(),  # passes records on whole: what is read later counts
     examples=("cat access-log | head 20 | print", "xml feed.xml | records bus | head 5 | jsonl"),
 )
 @coroutine

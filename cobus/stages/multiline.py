@@ -26,6 +26,7 @@ from typing import Annotated, Any
 
 from ..context import RunContext
 from ..core import LINES, Done, StageGen, Target, coroutine
+from ..grepengine import PatternError, Searcher
 from ..registry import Opt, ParamError, stage
 
 __all__ = ["Rule", "joiner", "multiline", "unjoin"]
@@ -39,19 +40,29 @@ _INDENT = (b" "[0], b"\t"[0])
 class Rule:
     """Where items start.
 
-    ``starts`` finds candidate first lines in a block (the zero-width
-    ``^(?!continuation)`` of a preset, or a user's pattern searched in each
-    line). ``exception`` is a preset's exception-line shape: such a candidate
+    ``starts`` finds candidate first lines in a block: the zero-width
+    ``^(?!continuation)`` of a preset, or (``search``) grep's engine with a
+    user's pattern, which selects the lines it matches anywhere in, as
+    ``grep -P`` does (see :meth:`matching`). ``exception`` is a preset's
+    exception-line shape: such a candidate
     continues the item if the line before it was indented (``after_indent``)
     or was not (``not after_indent``), and, with ``needs_traceback``, only
     inside a Python traceback.
     """
 
-    starts: re.Pattern[bytes]
-    searched: bool = False  # a user pattern: match anywhere in the line
+    starts: re.Pattern[bytes] | None = None
+    search: Searcher | None = None
     exception: re.Pattern[bytes] | None = None
     after_indent: bool = True
     needs_traceback: bool = False
+
+    @classmethod
+    def matching(cls, pattern: str, *, scan: bool = True) -> Rule:
+        """Items start at the lines ``pattern`` (Python's syntax) matches; PatternError if bad.
+
+        ``scan=False`` only checks the pattern.
+        """
+        return cls(search=Searcher([pattern], dialect="P", scan=scan))
 
 
 _TRACEBACK = b"Traceback (most recent call last):"
@@ -78,24 +89,11 @@ JAVA = Rule(
 
 def _candidates(rule: Rule, block: bytes) -> list[int]:
     """Offsets of the lines in ``block`` that the rule's pattern says start an item."""
+    if rule.search is not None:
+        return [start for start, _ in rule.search.lines(block)]
+    assert rule.starts is not None
     size = len(block)
-    if not rule.searched:
-        return [m.start() for m in rule.starts.finditer(block) if m.start() < size]
-    found = []
-    search, find, rfind = rule.starts.search, block.find, block.rfind
-    pos = 0
-    while pos < size:
-        m = search(block, pos)
-        if m is None:
-            break
-        start = rfind(b"\n", 0, m.start()) + 1
-        end = find(b"\n", m.start())
-        end = size if end < 0 else end
-        # A match running past its line counts only if the line matches alone.
-        if m.end() <= end or search(block, start, end) is not None:
-            found.append(start)
-        pos = end + 1
-    return found
+    return [m.start() for m in rule.starts.finditer(block) if m.start() < size]
 
 
 class _Joiner:
@@ -202,7 +200,7 @@ def _rule(start: str | None, python: bool, java: bool) -> Rule:
     if java:
         return JAVA
     assert start is not None
-    return Rule(starts=re.compile(start.encode("utf-8", "surrogateescape"), re.MULTILINE), searched=True)
+    return Rule.matching(start)
 
 
 def _check_sep(params: dict[str, Any]) -> None:
@@ -218,9 +216,11 @@ def _check(params: dict[str, Any]) -> None:
         raise ParamError(blame, "give exactly one of --start REGEX, --python, --java")
     if params.get("start"):
         try:
-            _rule(params["start"], False, False)
-        except re.error as exc:
-            raise ParamError.bad_regex("start", exc) from None
+            Rule.matching(params["start"], scan=False)
+        except PatternError as exc:
+            raise ParamError(
+                "start", f"bad regular expression: {exc.message} at position {exc.position}"
+            ) from None
     _check_sep(params)
     if params.get("max_lines", 1) < 1:
         raise ParamError("max_lines", "--max-lines must be 1 or more")
