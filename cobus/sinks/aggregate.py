@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import csv as csvlib
 import io
-import json
 import re
 import shutil
 from collections import Counter
@@ -32,6 +31,7 @@ from ..context import RunContext
 from ..core import RECORDS, Target, batch_len, coroutine
 from ..delivery import Hold
 from ..errors import StageError
+from ..fields import Field, group_keys
 from ..formats import field_text
 from ..registry import ANY, Arg, Opt, ParamError, stage
 
@@ -294,39 +294,9 @@ def _records(batch: Any, name: str) -> list[dict[str, Any]]:
     return batch
 
 
-def _hashable(value: Any) -> Any:
-    # Repeated XML children arrive as lists; they group by their whole list.
-    # A JSON object (parse json) groups by its text, keys sorted.
-    if isinstance(value, list):
-        return tuple(map(_hashable, value))
-    if isinstance(value, dict):
-        return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
-    return value
-
-
-def _key_function(fields: Sequence[str]) -> Callable[[list[dict[str, Any]]], list[Any]]:
-    """The group keys of a batch of records: a value, or a tuple for several fields.
-
-    ``itemgetter`` mapped over the batch runs in C; a record lacking a field
-    or holding a list sends the batch the slow way (missing is None).
-    """
-    fast = itemgetter(*fields)
-    one = len(fields) == 1
-
-    def slow(rec: dict[str, Any]) -> Any:
-        if one:
-            return _hashable(rec.get(fields[0]))
-        return tuple(_hashable(rec.get(f)) for f in fields)
-
-    def keys(batch: list[dict[str, Any]]) -> list[Any]:
-        try:
-            found = list(map(fast, batch))
-            hash(tuple(found))
-        except (KeyError, TypeError):
-            return list(map(slow, batch))
-        return found
-
-    return keys
+#: The group keys of a batch: JSON values group by their text, a dotted name
+#: reaches inside objects, a missing field is None (cobus.fields).
+_key_function = group_keys
 
 
 EVERY_HELP = "piped: print a snapshot every DURATION (10s, 2m); live terminal: redraw interval"
@@ -459,6 +429,7 @@ def sum_(
     skipped = 0
     keys_of = _key_function(fields) if fields else None
     get = itemgetter(field)
+    value_of = Field(field).get
 
     def view() -> View:
         return View.ranked(fields, "sum", sums) if fields else View.single("sum", total)
@@ -469,7 +440,7 @@ def sum_(
             try:
                 values = list(map(get, batch))
             except KeyError:
-                values = [rec.get(field) for rec in batch]
+                values = list(map(value_of, batch))
             if not all(type(v) is int for v in values):
                 values = list(map(_numeric, values))
                 skipped += values.count(None)
