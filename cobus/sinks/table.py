@@ -159,6 +159,7 @@ class TerminalTable:
         self._columns: list[str] = []
         self._live: Any = None
         self._next_at = self._clock()
+        self._dirty = False
 
     def start(self, columns: list[str]) -> None:
         self._columns = columns
@@ -166,12 +167,15 @@ class TerminalTable:
     def add(self, n: int, cells: Columns) -> None:
         self._count += n
         self._rows.extend(zip(*cells, strict=True))
-        if self._clock() >= self._next_at:
-            self._next_at = self._clock() + REDRAW_EVERY
-            self._draw()
+        self._dirty = True
+        self.idle()
 
     def idle(self) -> None:
-        pass
+        """Redraw if rows came since the last drawing and it is time (a live source ticks)."""
+        if self._dirty and self._clock() >= self._next_at:
+            self._next_at = self._clock() + REDRAW_EVERY
+            self._dirty = False
+            self._draw()
 
     def close(self, columns: list[str]) -> None:
         try:
@@ -195,18 +199,20 @@ class TerminalTable:
             self._live.update(self._renderable(), refresh=True)
 
     def _renderable(self) -> Any:
+        from rich.console import Group
         from rich.table import Table
+        from rich.text import Text
 
         shown = len(self._rows)
-        caption = f"{self._count:,} row{'s' * (self._count != 1)}"
+        count = f"{self._count:,} row{'s' * (self._count != 1)}"
         if shown < self._count:
-            caption += f", the latest {shown} shown"
-        grid = Table(title=self._title or None, title_justify="left", caption=caption, caption_justify="left")
+            count += f", the latest {shown} shown"
+        grid = Table(title=self._title or None, title_justify="left")
         for c in self._columns:
             grid.add_column(c, overflow="fold")
         for row in self._rows:
             grid.add_row(*row)
-        return grid
+        return Group(grid, Text(count, style="dim"))
 
 
 def open_view(ctx: RunContext, title: str, write: Write) -> PipedTable | TerminalTable:
