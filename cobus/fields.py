@@ -149,7 +149,7 @@ def value_text(value: Any) -> str:
     """A value as text: missing empty, JSON literals as JSON, containers compact JSON."""
     kind = type(value)
     if kind is str:
-        return value  # type: ignore[no-any-return]
+        return value
     if kind is int or kind is float:
         return str(value)
     if value is None:

@@ -136,7 +136,7 @@ def _fast_json() -> Callable[[bytes | str], Any] | None:
         from msgspec.json import Decoder
     except ImportError:
         return None
-    return Decoder().decode  # type: ignore[no-any-return]
+    return Decoder().decode
 
 
 def _json() -> _Format:
