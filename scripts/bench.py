@@ -683,7 +683,7 @@ def json_log(b: Bench, size: int) -> Path:
     """JSON lines of an imaginary service (nested request object, literals, arrays), cached."""
     path = (
         b.settings.cache_dir
-        / f"json-{_human(size)}-s{b.settings.seed}-g{_file_hash(Path(__file__)):.8}.jsonl"
+        / f"json-{_human(size)}-s{b.settings.seed}-v1.jsonl"
     )
     if path.exists():
         _warm(path)
