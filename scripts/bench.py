@@ -681,10 +681,7 @@ _JSON_LINE = (
 
 def json_log(b: Bench, size: int) -> Path:
     """JSON lines of an imaginary service (nested request object, literals, arrays), cached."""
-    path = (
-        b.settings.cache_dir
-        / f"json-{_human(size)}-s{b.settings.seed}-v1.jsonl"
-    )
+    path = b.settings.cache_dir / f"json-{_human(size)}-s{b.settings.seed}-v1.jsonl"
     if path.exists():
         _warm(path)
         return path
