@@ -3,10 +3,11 @@
 This is the only module that imports click and the only place that exits.
 stdout carries data; messages go to one rich Console on stderr (coloured on a
 terminal, plain when piped). Exit codes: 0 ok, 1 a run-time error
-(:class:`~cobus.errors.CobusError`), 2 bad pipeline text or usage, 70 a bug,
-130 Ctrl-C, 143 SIGTERM, 129 SIGHUP. A reader of stdout that went away (``| head``) ends
-the run quietly; a stdout that cannot be written (a full disk, a closed
-descriptor) is one error naming it (:mod:`cobus.outputs`).
+(:class:`~cobus.errors.CobusError`) or, as grep, a run where nothing reached
+a sink, 2 bad pipeline text or usage, 70 a bug, 130 Ctrl-C, 143 SIGTERM,
+129 SIGHUP. A reader of stdout that went away (``| head``) ends the run
+quietly; a stdout that cannot be written (a full disk, a closed descriptor)
+is one error naming it (:mod:`cobus.outputs`).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ __all__ = ["main"]
 #: Sources that never end by themselves.
 _LIVE_SOURCES = frozenset({"follow", "listen", "xread"})
 
+EXIT_NOTHING = 1
 EXIT_INTERNAL = 70
 EXIT_SIGINT = 130
 EXIT_SIGTERM = 143
@@ -215,7 +217,11 @@ _pipeline_argument = click.argument("pipeline", nargs=-1, required=True, shell_c
 )
 @_debug_option
 def run(pipeline: tuple[str, ...], quiet: bool, stats: bool, debug: bool) -> None:
-    """Run PIPELINE: inline text such as 'cat log | grep x | print', or a .toml file."""
+    """Run PIPELINE: inline text such as 'cat log | grep x | print', or a .toml file.
+
+    Exit status, as grep's: 0 when something reached a sink, 1 when nothing
+    did (or for a run-time error), 2 for bad pipeline text, 130 Ctrl-C, 143 SIGTERM.
+    """
     from .progress import LiveStats, stats_table
     from .runner import run as run_pipeline
     from .spec import load
@@ -259,6 +265,8 @@ def run(pipeline: tuple[str, ...], quiet: bool, stats: bool, debug: bool) -> Non
                 ctx.progress.close()
             if ctx.stats is not None and console is not None:
                 console.print(stats_table(ctx.stats, time.perf_counter() - started, ctx.stopwatch, ctx.notes))
+        if not ctx.selected:  # grep's rule: nothing reached a sink
+            sys.exit(EXIT_NOTHING)
 
 
 def _progress_board(console: Console) -> Any:
@@ -354,6 +362,46 @@ def completion(shell: str) -> None:
         click.echo(cls(main, {}, "cobus", "_COBUS_COMPLETE").source(), file=_stdout_text())
 
 
+class _TailCommand(click.Command):
+    """Reads GNU tail's obsolete ``tail -20 FILE`` too."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        from .tail import modern_args
+
+        return super().parse_args(ctx, modern_args(args))
+
+
+@main.command(name="tail", cls=_TailCommand, context_settings={"help_option_names": ["--help"]})
+@click.argument("files", nargs=-1, metavar="[FILE]...")
+@click.option("-n", "--lines", metavar="N", help="The last N lines (+K: from line K on); 10 by default.")
+@click.option("-c", "--bytes", "count_bytes", metavar="N", help="The last N bytes (+K: from byte K on).")
+@click.option("-f", "--follow", "by_descriptor", is_flag=True, help="Then print what the files grow by.")
+@click.option("-F", "by_name", is_flag=True, help="Follow by name, with retry (rotation, truncation).")
+@click.option("-q", "--quiet", "--silent", is_flag=True, help="Never print ==> FILE <== headers.")
+@click.option("-v", "--verbose", is_flag=True, help="Always print ==> FILE <== headers.")
+@click.option(
+    "-s", "--sleep-interval", "interval", type=float, default=1.0, metavar="S", help="Seconds between looks."
+)
+@click.option("--pid", type=int, metavar="PID", help="With -f/-F: end once process PID has ended.")
+@click.option("-z", "--zero-terminated", "zero", is_flag=True, help="Lines end with NUL, not newline.")
+def tail_command(files: tuple[str, ...], by_descriptor: bool, by_name: bool, **given: Any) -> None:
+    """Print the last 10 lines of each FILE (- or none: stdin), as GNU tail does; -f/-F to follow."""
+    from .tail import EXIT_USAGE, UsageError, options, tail
+
+    with _guard(False):
+        try:
+            opts = options(follow="name" if by_name else "descriptor" if by_descriptor else "", **given)
+        except UsageError as exc:
+            click.echo(f"cobus tail: {exc}", err=True)
+            sys.exit(EXIT_USAGE)
+        previous = _install(signal.SIGTERM, _on_sigterm)
+        try:
+            status = tail(files, opts, binary_stdout(), sys.stderr)
+        finally:
+            _install(signal.SIGTERM, previous)
+        sys.exit(status)
+
+
 @main.command(hidden=True, context_settings={"ignore_unknown_options": True, "help_option_names": []})
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def worker(args: tuple[str, ...]) -> None:
@@ -361,3 +409,42 @@ def worker(args: tuple[str, ...]) -> None:
     from .worker import worker_main
 
     sys.exit(worker_main(list(args)))
+
+
+@main.command("grep", context_settings={"help_option_names": ["--help"]})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.option("-e", "--regexp", "regexps", multiple=True, help="A pattern (repeat for several).")
+@click.option("-f", "--file", "pattern_files", multiple=True, help="Read patterns from FILE.")
+@click.option("-E", "--extended-regexp", "dialect", flag_value="E", help="Extended regular expressions.")
+@click.option("-F", "--fixed-strings", "dialect", flag_value="F", help="Fixed strings.")
+@click.option("-G", "--basic-regexp", "dialect", flag_value="G", default=True, help="Basic (the default).")
+@click.option("-P", "--perl-regexp", "dialect", flag_value="P", help="Perl-style (Python re syntax).")
+@click.option("-i", "--ignore-case", is_flag=True)
+@click.option("-v", "--invert-match", is_flag=True)
+@click.option("-w", "--word-regexp", is_flag=True)
+@click.option("-x", "--line-regexp", is_flag=True)
+@click.option("-c", "--count", is_flag=True)
+@click.option("-n", "--line-number", is_flag=True)
+@click.option("-o", "--only-matching", is_flag=True)
+@click.option("-m", "--max-count", type=int, default=None)
+@click.option("-A", "--after-context", type=int, default=0)
+@click.option("-B", "--before-context", type=int, default=0)
+@click.option("-C", "--context", type=int, default=0)
+@click.option("-q", "--quiet", "--silent", is_flag=True)
+@click.option("-H", "--with-filename", "with_filename", flag_value=True, default=None)
+@click.option("-h", "--no-filename", "with_filename", flag_value=False)
+@click.option("-l", "--files-with-matches", is_flag=True)
+@click.option("-L", "--files-without-match", is_flag=True)
+@click.option("-s", "--no-messages", is_flag=True)
+@click.option("-r", "--recursive", is_flag=True)
+@click.option("-a", "--text", is_flag=True)
+@click.option("--color", "--colour", type=click.Choice(["auto", "always", "never"]), default="auto")
+def grep(
+    args: tuple[str, ...], regexps: tuple[str, ...], pattern_files: tuple[str, ...], **flags: Any
+) -> None:
+    """Search FILEs for PATTERN, as GNU grep does: cobus grep [OPTIONS] PATTERN [FILE...]."""
+    from .grepcmd import grep_command
+
+    with _guard(False):
+        tty = sys.stdout.isatty()
+        sys.exit(grep_command(list(args), regexps, pattern_files, flags, tty, binary_stdout(), sys.stderr))

@@ -64,6 +64,8 @@ class RunContext:
     #: With ``--stats``: one entry per stage, filled while the pipeline runs.
     stats: list[StageStats] | None = None
     stopwatch: Stopwatch = field(default_factory=Stopwatch)
+    #: Non-empty batches that reached a sink (or grep -q's match): 0 means exit status 1.
+    selected: int = 0
     #: Sources' own one-line reports (a broker consumer's counts), shown below ``--stats``.
     notes: list[Callable[[], str]] = field(default_factory=list)
     #: Outputs, holds and concurrency stages, for sources that confirm delivery (cobus.delivery).

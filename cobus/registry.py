@@ -250,7 +250,8 @@ class StageSpec:
                 i += 1
             else:
                 raise _word_error(f"{name} needs a value ({p.metavar or p.name.upper()})", w)
-            values[p.name] = p.convert(sub)
+            # A list option (grep -e) gathers every time it is given.
+            values[p.name] = [*values.get(p.name, ()), p.convert(sub)] if p.variadic else p.convert(sub)
             blame[p.name] = sub
         for p in positional:
             if p.name in values:

@@ -185,8 +185,8 @@ def run_child(argv: Sequence[str], stdout: Path) -> Run:
 
 def failure_reason(run: Run) -> str:
     """'' when the run succeeded, else one line saying why it is skipped."""
-    if run.returncode == 0:
-        return ""
+    if run.returncode == 0 or (run.returncode == 1 and not run.stderr.strip()):
+        return ""  # 1 without a message: nothing selected, as grep says
     lines = [ln.strip() for ln in run.stderr.splitlines() if ln.strip()]
     last = lines[-1] if lines else "(no stderr)"
     if "unknown stage" in run.stderr.lower():
@@ -468,7 +468,48 @@ def grep_group(b: Bench) -> GroupResult:
         if c
     ]
     identical_outputs(result, timings)
+    if not reason:
+        # The searches of issue 9 run on 1 GB in the full mode (--log-size, if larger, wins).
+        size = b.settings.log_size if b.settings.quick else max(b.settings.log_size, 1 << 30)
+        _grep_searches(b, result, b.log(size))
     return result
+
+
+#: (label, grep's arguments): each is timed as GNU grep, ripgrep and ``cobus run 'cat | grep ARGS | print'``.
+_GREP_SEARCHES = (
+    ("literal", ("python",)),
+    ("-i", ("-i", "python")),
+    ("-v", ("-v", "python")),
+    ("-w", ("-w", "python")),
+    ("-E alternation", ("-E", "timeout|refused|python")),
+    ("-E classes", ("-E", "[0-9]{3} 5[0-9]{2}")),
+)
+
+
+def _grep_searches(b: Bench, result: GroupResult, log: Path) -> None:
+    """The searches of issue 9, each with its ratios to GNU grep and its outputs checked equal."""
+    rg = shutil.which("rg")
+    for label, args in _GREP_SEARCHES:
+        gnu = f"{label}: GNU grep"
+        commands = [Command(gnu, ("grep", *args, str(log)))]
+        if rg:
+            rg_args = [a for a in args if a != "-E"]
+            commands.append(Command(f"{label}: ripgrep", (rg, "--no-line-number", *rg_args, str(log))))
+        words = " ".join(shlex.quote(a) for a in args)
+        commands.append(Command(f"{label}: cobus", cobus(f"cat {quoted(log)} | grep {words} | print")))
+        timings = b.interleave(result, commands)
+        rows = rows_for("grep", timings, gnu)
+        result.rows += rows
+        result.notes += failure_notes(timings)
+        outputs = {t.command.name: t.output for t in timings if not t.failure}
+        for name, output in outputs.items():
+            if name != gnu and gnu in outputs and not filecmp.cmp(outputs[gnu], output, shallow=False):
+                result.notes.append(f"!!! OUTPUT MISMATCH: {name} differs from {gnu}")
+        limit = 1.0 if label == "literal" else 1.5
+        text = f"{label}: cobus within {limit}x of GNU grep"
+        check = check_ratio(rows, text, f"{label}: cobus", gnu, limit)
+        if check:
+            result.checks.append(check)
 
 
 @group("coroutine-micro")
@@ -629,10 +670,10 @@ def _rss_scaling(b: Bench, parsers: Sequence[str], result: GroupResult) -> None:
 
 _SLOW_RX = '"timeout|refused"'
 _THREAD_VARIANTS = {
-    "inline": "cat {f} | grep -i {rx} | count",
-    "threaded": "cat {f} | threaded [grep -i {rx}] | count",
-    "subprocess": "cat {f} | subprocess [grep -i {rx}] | count",
-    "parallel 2": "cat {f} | parallel 2 [grep -i {rx}] | count",
+    "inline": "cat {f} | grep -i -E {rx} | count",
+    "threaded": "cat {f} | threaded [grep -i -E {rx}] | count",
+    "subprocess": "cat {f} | subprocess [grep -i -E {rx}] | count",
+    "parallel 2": "cat {f} | parallel 2 [grep -i -E {rx}] | count",
 }
 
 
@@ -984,6 +1025,89 @@ def _redis_cpu(result: GroupResult, log: Path, port: int, server_pid: int) -> No
             f"CPU for {_REDIS_LINES:,} lines, cobus {name}: {mine:.2f} s (start-up included), "
             f"redis-server {theirs:.2f} s: about {rate:,.0f} lines/s with a core each"
         )
+
+
+_TAIL_SIZE = 1 << 30
+
+
+def _big_log(b: Bench) -> Path:
+    """A 1 GiB log made of copies of the generated one (cached): tail must not care how big."""
+    log = b.log()
+    path = b.settings.cache_dir / f"tail-{_human(_TAIL_SIZE)}-{log.stem}.log"
+    if not path.exists():
+        say(f"  building {path.name} ...")
+        partial = path.with_suffix(".part")
+        with open(partial, "wb") as out:
+            while out.tell() < _TAIL_SIZE:
+                with open(log, "rb") as src:
+                    shutil.copyfileobj(src, out, 1 << 20)
+        partial.rename(path)
+    return path
+
+
+_FIND_LAST_LINES = textwrap.dedent("""\
+    import os, sys, time
+    from cobus.sources._tailstart import Start
+    fd = os.open(sys.argv[1], os.O_RDONLY)
+    size = os.fstat(fd).st_size
+    best = float("inf")
+    for _ in range(200):
+        started = time.perf_counter()
+        Start(10).offset(fd, size)
+        best = min(best, time.perf_counter() - started)
+    print(best * 1e6)
+""")
+
+
+@group("tail")
+def tail_group(b: Bench) -> GroupResult:
+    """tail -n 10 on a 1 GiB log: GNU tail, cobus tail, follow -n 10 (both read backwards)."""
+    result = GroupResult("tail", baseline="GNU tail -n 10")
+    reason = b.probe("tail", (PY, "-m", "cobus", "tail", "-n", "10", str(SAMPLE_LOG)))
+    if reason:
+        result.skipped = f"cobus tail does not run: {reason}"
+        return result
+    big = _big_log(b)
+    empty = b.settings.cache_dir / "empty.log"
+    empty.touch()
+    gone = subprocess.Popen(["true"])  # a process that has ended: follow --pid stops at once
+    gone.wait()
+    follow_text = f"follow -n 10 --pid {gone.pid} {quoted(big)} | print"
+    commands = [
+        Command("GNU tail -n 10", ("tail", "-n", "10", str(big))),
+        Command("cobus tail -n 10", (PY, "-m", "cobus", "tail", "-n", "10", str(big))),
+        Command(
+            "cobus startup (empty file)", (PY, "-m", "cobus", "tail", "-n", "10", str(empty)), compare=False
+        ),
+    ]
+    if not b.probe("tail", cobus(f"follow -n 10 --pid {gone.pid} {quoted(SAMPLE_LOG)} | print")):
+        commands.append(Command("cobus follow -n 10 --pid", cobus(follow_text)))
+    timings = b.interleave(result, commands)
+    result.rows = rows_for("tail", timings, result.baseline)
+    result.notes += failure_notes(timings)
+    result.notes.append(
+        f"input {_human(big.stat().st_size)}; the start-up row is cobus tail on an empty file"
+    )
+    medians = {t.command.name: t.median for t in timings if not t.failure}
+    if "GNU tail -n 10" in medians:
+        gnu = medians["GNU tail -n 10"]
+        result.checks.append(Check("GNU tail -n 10 on 1 GiB: < 50 ms", gnu < 0.05, f"{gnu * 1000:.0f} ms"))
+    # In-process, without Python's start-up (which the rows above are mostly made of).
+    child = subprocess.run(
+        [PY, "-c", _FIND_LAST_LINES, str(big)], capture_output=True, text=True, cwd=ROOT, check=False
+    )
+    if child.returncode == 0:
+        micros = float(child.stdout)
+        result.rows.append(
+            Row("tail", "cobus: find the last 10 lines (in-process)", micros, "us", None, None)
+        )
+        result.checks.append(
+            Check("cobus finds the last 10 of 1 GiB in < 5 ms", micros < 5000, f"{micros:.0f} us")
+        )
+    else:
+        result.notes.append(f"in-process timing failed: {child.stderr.strip()[-300:]}")
+    identical_outputs(result, timings)
+    return result
 
 
 # --------------------------------------------------------------------------

@@ -33,7 +33,8 @@ def jsonl_of(cli, pipeline: str) -> list[dict[str, Any]]:
     import json
 
     r = cli("run", pipeline + " | jsonl")
-    assert (r.exit_code, r.stderr) == (0, ""), r.stderr
+    # grep's rule: exit 1 when nothing reached the sink
+    assert (r.exit_code, r.stderr) == (0 if r.stdout else 1, ""), r.stderr
     return [json.loads(line) for line in r.stdout.splitlines()]
 
 
@@ -105,7 +106,7 @@ def test_a_leaf_element_keeps_its_text_under_its_name(cli, parser: str) -> None:
 @pytest.mark.parametrize("parser", PARSERS)
 def test_a_tag_that_never_occurs_gives_no_records(cli, parser: str) -> None:
     r = cli("run", f"xml --parser {parser} {BUSES} | records train | count")
-    assert (r.exit_code, r.stdout, r.stderr) == (0, "0\n", "")
+    assert (r.exit_code, r.stdout, r.stderr) == (1, "0\n", "")  # nothing reached count: exit 1
 
 
 def test_every_parser_and_the_fusion_give_the_same_records(cli) -> None:

@@ -25,9 +25,10 @@ from ..concurrency import aborting
 from ..context import RunContext
 from ..core import LINES, Done, Target
 from ..errors import SourceError
-from ..kernel import KillTask, NewTask, ReadWait, Sleep, TaskGen, Wait
+from ..kernel import KillTask, NewTask, Notify, ReadWait, Sleep, TaskGen, Wait, WaitTask
 from ..registry import Arg, Opt, ParamError, stage
 from ._cursor import HEAD_SIZE, Cursor, State, find_copy, find_rotated, head_hash
+from ._tailstart import Start, parse_count, pid_alive
 from ._watch import Watch, Watcher, hangup_watch
 
 __all__ = ["Cursor", "follow"]
@@ -58,6 +59,8 @@ class _Outlet:
         self.target = target
         self.done = False
         self.clean = True
+        #: Set when the run is to end (--pid): each follower reads what is there, then stops.
+        self.ending = False
         self.clock = clock
         self.ticked = clock()
 
@@ -157,8 +160,10 @@ class _Follower:
         keep_partial: bool,
         interval: float,
         prefix: bytes,
+        start: Start | None = None,
     ) -> None:
         self.path = path
+        self.start = start
         self.outlet = outlet
         self.ctx = ctx
         self.watch = watch
@@ -185,11 +190,17 @@ class _Follower:
         """The kernel task: wait for news, read, detect rotation, until downstream is done."""
         try:
             while not self.outlet.done:
+                ending = self.outlet.ending  # read before looking: what is there now is read first
                 if self.fd is None and not self._open():
+                    if ending:
+                        return
                     yield self.watch.wait_for_name(self.interval)
                     continue
                 assert self.fd is not None
                 if self.fifo:
+                    if ending:
+                        self.drain_fifo()
+                        return
                     yield from self._read_fifo()
                     continue
                 size = os.fstat(self.fd).st_size
@@ -201,6 +212,8 @@ class _Follower:
                         yield from self._pause(Sleep(0))  # more to read: let the other files have a turn
                 elif self._replaced():
                     yield from self._let_go()
+                elif ending:
+                    return
                 else:
                     yield from self._pause(self.watch.wait(self.interval))
         except OSError as exc:
@@ -230,7 +243,13 @@ class _Follower:
         if fd is None:
             return False
         st = os.fstat(fd)
-        return self._attach(fd, st, st.st_size if first and self.skip_existing else 0)
+        return self._attach(fd, st, self._start_at(fd, st) if first and self.skip_existing else 0)
+
+    def _start_at(self, fd: int, st: os.stat_result) -> int:
+        """Where a file that exists when following begins is read from: its end, or -n/-c."""
+        if self.start is None or not stat.S_ISREG(st.st_mode):
+            return st.st_size
+        return self.start.offset(fd, st.st_size)
 
     def _resume(self, saved: Cursor) -> bool:
         """Go on at ``saved``, even if that file was rotated away meanwhile."""
@@ -310,6 +329,15 @@ class _Follower:
             self._deliver(data)
         else:  # every writer left a FIFO we could not open for writing
             yield Sleep(self.interval)
+
+    def drain_fifo(self) -> None:
+        """Read what the FIFO holds now and stop there (--pid: its writer has ended)."""
+        assert self.fd is not None
+        try:
+            while data := os.read(self.fd, BLOCK_SIZE):
+                self._deliver(data)
+        except BlockingIOError:
+            pass
 
     def _deliver(self, data: bytes, *, flush: bool = False) -> None:
         """Send the whole lines of held + data on; hold the rest (or flush it as a line)."""
@@ -441,6 +469,17 @@ def _names(
 def _check(params: dict[str, Any]) -> None:
     if params.get("interval", 1.0) <= 0:
         raise ParamError("interval", "--interval must be more than 0 seconds")
+    given = [name for name in ("lines", "bytes", "from_start") if params.get(name)]
+    if len(given) > 1:
+        raise ParamError(given[1], "give only one of -n, -c and --from-start")
+    for name in ("lines", "bytes"):
+        if params.get(name) is not None:
+            try:
+                parse_count(params[name], name)
+            except ValueError as exc:
+                raise ParamError(name, str(exc)) from None
+    if params.get("pid") is not None and params["pid"] <= 0:
+        raise ParamError("pid", "--pid must be a process id (more than 0)")
 
 
 @stage(
@@ -452,6 +491,7 @@ def _check(params: dict[str, Any]) -> None:
         "follow /var/log/app.log | grep ERROR | print",
         'follow --from-start --with-filename "logs/*.log" | grep -i timeout | print',
         "follow --state ~/.cache/cobus/app.state app.log | grep ERROR | write errors.log",
+        "follow -n 20 app.log | print",
     ),
 )
 def follow(
@@ -466,16 +506,28 @@ def follow(
     interval: Annotated[
         float, Opt("", "seconds between two looks at a file inotify cannot watch", metavar="SECONDS")
     ] = 0.1,
+    lines: Annotated[
+        str | None, Opt("-n", "begin with the last N lines of each file (+K: from line K on)", metavar="N")
+    ] = None,
+    bytes: Annotated[  # named as GNU tail's --bytes
+        str | None, Opt("-c", "begin with the last N bytes of each file (+K: from byte K on)", metavar="N")
+    ] = None,
+    pid: Annotated[
+        int | None, Opt("", "end once process PID has ended, after reading all it wrote", metavar="PID")
+    ] = None,
     ctx: RunContext,
 ) -> TaskGen:
     """Read files as they grow, by name, like tail -F (rotation, truncation, new files).
 
     Files that exist at the start are read from their end (all of them with
-    --from-start); a file that appears later, or replaces a rotated one, is read
-    from its start. Changes are seen through inotify where it works, else by
-    polling every --interval. With --state, each file resumes where the last
-    run's output stopped: offsets are saved only for lines the sinks have
-    written, so lines written meanwhile are delivered, none lost, none twice.
+    --from-start, their last N lines with -n N, from line K with -n +K, as
+    tail does; -n 0 is the default); a file that appears later, or replaces a
+    rotated one, is read from its start. Changes are seen through inotify
+    where it works, else by polling every --interval. With --pid, follow ends
+    once that process has ended and every file has been read to its end. With
+    --state, each file resumes where the last run's output stopped: offsets are
+    saved only for lines the sinks have written, so lines written meanwhile are
+    delivered, none lost, none twice.
     """
     return _follow(
         target,
@@ -485,7 +537,18 @@ def follow(
         from_start=from_start,
         with_filename=with_filename,
         interval=interval,
+        start=_start(lines, bytes),
+        pid=pid,
     )
+
+
+def _start(lines: str | None, count_bytes: str | None) -> Start | None:
+    """-n/-c as a :class:`Start` (None: the files' ends, the default)."""
+    if lines is not None:
+        return parse_count(lines, "lines")
+    if count_bytes is not None:
+        return parse_count(count_bytes, "bytes")
+    return None
 
 
 def _follow(
@@ -497,6 +560,8 @@ def _follow(
     from_start: bool,
     with_filename: bool,
     interval: float,
+    start: Start | None = None,
+    pid: int | None = None,
     inotify: bool = True,
 ) -> TaskGen:
     """The follow task: start a follower per new name, tick, checkpoint, close the target last.
@@ -511,6 +576,7 @@ def _follow(
     followers: dict[str, _Follower] = {}
     skipped: set[str] = set()
     tids: list[int] = []
+    running: dict[str, int] = {}  # the followers' tasks
     first_scan = True
     next_scan = ctx.clock()
     try:
@@ -537,12 +603,17 @@ def _follow(
                         keep_partial=state is not None,
                         interval=interval,
                         prefix=os.fsencode(path) + b":" if with_filename else b"",
+                        start=start,
                     )
-                    tids.append((yield NewTask(follower.run(), name=f"follow {path}")))
+                    running[key] = yield NewTask(follower.run(), name=f"follow {path}")
+                    tids.append(running[key])
                 first_scan = False
                 if state is not None:
                     _checkpoint(state, followers, outlet, ctx)
                 next_scan = ctx.clock() + RESCAN_EVERY
+            if pid is not None and not pid_alive(pid):
+                yield from _wind_up(outlet, followers, running)
+                break
             outlet.tick()
             if (yield Wait(watcher.new_names, TICK_EVERY)):
                 next_scan = min(next_scan, ctx.clock())  # a watched directory has a new name
@@ -553,6 +624,24 @@ def _follow(
             _finish(target, state, followers, outlet, ctx)
         finally:
             watcher.close()
+
+
+def _wind_up(outlet: _Outlet, followers: dict[str, _Follower], running: dict[str, int]) -> TaskGen:
+    """--pid: the process has ended; each follower reads to the end of its file, then stops.
+
+    Followers wait for news on their flag, so they are told now rather than
+    at their next look. A follower of a FIFO waits on its descriptor instead:
+    it is emptied from here, then stopped.
+    """
+    outlet.ending = True
+    for key, follower in followers.items():
+        if follower.fifo and follower.fd is not None:
+            follower.drain_fifo()
+            yield KillTask(running[key])
+        else:
+            yield Notify(follower.watch.flag)
+    for tid in running.values():
+        yield WaitTask(tid)
 
 
 def _checkpoint(state: State, followers: dict[str, _Follower], outlet: _Outlet, ctx: RunContext) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..broker import redact
 from ..context import RunContext
-from ..core import Target, broadcast, fan_in
+from ..core import Target, broadcast, coroutine, fan_in
 from ..progress import Meter, StageStats
 from .graph import Graph, Node
 
@@ -55,8 +55,23 @@ def _call(node: Node, target: Target | None, ctx: RunContext) -> Any:
     if node.spec.branches is not None:
         kwargs[node.spec.branches] = [Branch(g, g.text, ctx) for g in node.branches]
     if node.is_sink and not node.branches:
-        return node.spec.factory(**kwargs)
+        return _counted(node.spec.factory(**kwargs), ctx)
+    if node.is_sink:  # branches ending in sinks, perhaps in another process: count what goes in
+        return _counted(node.spec.factory(target, **kwargs), ctx)
     return node.spec.factory(target, **kwargs)
+
+
+@coroutine
+def _counted(sink: Target, ctx: RunContext) -> Target:
+    """A sink that counts the non-empty batches it receives (the run's exit status reads it)."""
+    try:
+        while True:
+            batch = yield
+            if batch:
+                ctx.selected += 1
+            sink.send(batch)
+    finally:
+        sink.close()
 
 
 def _wire(

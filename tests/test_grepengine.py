@@ -1,0 +1,84 @@
+"""The scan engine: Hyperscan and the re fallback select the same lines, block after block."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from cobus.grepengine import Searcher, hyperscan_module
+
+needs_hyperscan = pytest.mark.skipif(hyperscan_module() is None, reason="hyperscan not importable")
+
+BLOCKS = [
+    b"plain ascii python line\nanother line\n\nGET /api/ 200 5123\n",
+    "café au lait\nCAFÉ python\nnaïve words\n".encode(),
+    b"\xff\xfe invalid python\nok line\n",
+    b"python at the end without newline",
+]
+
+PATTERNS = [
+    (["python"], {}),
+    (["python"], {"ignore_case": True}),
+    (["caf."], {}),
+    (["CAFÉ"], {"ignore_case": True}),
+    (["caf"], {"word": True}),
+    (["[[:alpha:]]\\+ [[:digit:]]\\{3\\}"], {}),
+    (["^$"], {}),
+    (["line$"], {}),
+    (["api", "lait"], {"word": True}),
+    (["\\(o\\)\\1"], {}),
+    (["[^a-z ]"], {"dialect": "E"}),
+    (["another line"], {"line": True}),
+]
+
+
+def selected(searcher: Searcher, block: bytes) -> list[bytes]:
+    return [block[s:e] for s, e in searcher.lines(block)]
+
+
+@needs_hyperscan
+@pytest.mark.parametrize(("patterns", "options"), PATTERNS)
+def test_both_engines_select_the_same_lines(
+    monkeypatch: pytest.MonkeyPatch, patterns: list[str], options: dict[str, object]
+) -> None:
+    fast = Searcher(patterns, **options)  # type: ignore[arg-type]
+    monkeypatch.setenv("COBUS_NO_HYPERSCAN", "1")
+    slow = Searcher(patterns, **options)  # type: ignore[arg-type]
+    assert (fast.engine, slow.engine) == ("hyperscan", "re")
+    for block in BLOCKS:
+        assert selected(fast, block) == selected(slow, block), block
+
+
+@needs_hyperscan
+def test_random_text_selects_alike(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = random.Random(9)
+    alphabet = "ab é\tÉ-_1"
+    block = "".join(
+        "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 10))) + "\n" for _ in range(2000)
+    ).encode()
+    cases = [("a\\+b", {}), ("é", {"ignore_case": True}), ("ab", {"word": True}), ("[[:digit:]]", {})]
+    for pattern, options in cases:
+        fast = Searcher([pattern], **options)  # type: ignore[arg-type]
+        monkeypatch.setenv("COBUS_NO_HYPERSCAN", "1")
+        slow = Searcher([pattern], **options)  # type: ignore[arg-type]
+        monkeypatch.delenv("COBUS_NO_HYPERSCAN")
+        assert selected(fast, block) == selected(slow, block), pattern
+
+
+def test_the_fallback_is_used_when_hyperscan_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COBUS_NO_HYPERSCAN", "1")
+    assert Searcher(["python"]).engine == "re"
+
+
+@needs_hyperscan
+def test_a_pathological_pattern_is_scanned_in_linear_time() -> None:
+    # (a+)+$ backtracks exponentially in re; Hyperscan never looks back.
+    searcher = Searcher(["(a+)+$"], dialect="E")
+    block = (b"a" * 41 + b"b\n") * 1000
+    assert searcher.lines(block) == []
+
+
+def test_matches_are_byte_spans_of_characters() -> None:
+    line = "naïve café".encode()
+    assert [line[s:e] for s, e in Searcher(["caf."]).matches(line)] == ["café".encode()]
