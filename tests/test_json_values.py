@@ -125,7 +125,7 @@ def test_where_compares_json_literals(app_log: Path) -> None:
     assert ts("t!=true") == ["t2"]
     assert ts("x=null") == ["t1"]  # present and null; t2 has no x
     assert ts("x!=null") == ["t3"]
-    assert ts("'request={\"method\":\"POST\",\"path\":\"/b\"}'") == ["t2"]
+    assert ts('\'request={"method":"POST","path":"/b"}\'') == ["t2"]
 
 
 def test_objects_and_arrays_group_by_their_json_text(app_log: Path) -> None:
