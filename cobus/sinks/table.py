@@ -4,9 +4,11 @@ The ``table`` sink (:mod:`cobus.sinks.records`) reads the cells' texts and
 hands them here, column by column, one batch at a time. Two views:
 
 - :class:`PipedTable` writes boxed rows as they come. Column widths come
-  from the first screenful (:data:`SCREENFUL` rows, or fewer at the end of
-  the input, or when a live source goes quiet); a later, longer value
-  widens its own row only. A cell's line breaks are written ``\\n``.
+  from the first screenful: the batches held until :data:`SCREENFUL` rows
+  have come (all of a first batch counts, so a file's first block of
+  thousands of rows decides), the end of the input, or a quiet live
+  source; a later, longer value widens its own row only. A cell's line
+  breaks are written ``\\n``.
 - :class:`TerminalTable` keeps only the rows that fit on the screen and the
   count so far, and redraws them with rich at most every
   :data:`~cobus.sinks.aggregate.REDRAW_EVERY` seconds as batches come.
