@@ -1277,8 +1277,8 @@ STAGES: tuple[tuple[str, dict[str, Any]], ...] = (
                     choices=(),
                 ),
             ),
-            "help": "Draw the records as a table on stdout, once all have arrived.",
-            "doc": "Draw the records as a table on stdout, once all have arrived.\n\nMeant for a screenful: every record is held until the end, so use csv\nor jsonl for big outputs. On a terminal the table fits its width and\nhas colour; written to a pipe it is plain text and never wraps.",
+            "help": "Draw the records as a table on stdout, row by row as they come.",
+            "doc": "Draw the records as a table on stdout, row by row as they come.\n\nPiped, rows are written as they arrive, the column widths taken from\nthe first screenful (a longer value later widens only its own row).\nOn a terminal the table shows the latest rows that fit and the count\nso far, redrawn live. Memory stays small however many rows pass.",
             "examples": (
                 "xml allroutes.xml | records bus | where route~^2 | table id,route,direction",
                 "cat access-log | parse apache | head 20 | table host,status,bytes",

@@ -9,7 +9,10 @@ this lives outside them). The semantics:
 - ``=`` ``!=`` ``<`` ``<=`` ``>`` ``>=`` compare numerically when both the
   field and VALUE are numbers (an int or float, or text that reads as one),
   else as text; ``~`` and ``!~`` search a Python regular expression;
-- a missing field (or one that is None) never matches, not even ``!=``;
+- a missing field (or one that is None) never matches, not even ``!=``,
+  except that a None (JSON null) matches ``=null``; a dotted name is a path
+  into objects, and JSON values compare as their text (``true``, ``null``,
+  compact JSON) (both from :mod:`cobus.fields`);
 - a list field (a repeated XML child) matches when any item does; ``!=`` and
   ``!~`` are the exact negation of ``=`` and ``~`` on a present field;
 - several conditions must all hold;
@@ -24,6 +27,8 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
+
+from .fields import MISSING, Field, value_text
 
 __all__ = ["AllOf", "Condition", "Predicate", "compile_conditions", "parse_conditions"]
 
@@ -163,9 +168,7 @@ def _number(value: Any) -> float | None:
 
 
 def _text(value: Any) -> str:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return value if isinstance(value, str) else str(value)
+    return value_text(value)  # JSON true/false/null and objects as JSON (cobus.fields)
 
 
 def _item_test(op: str, value: str) -> Callable[[Any], bool]:
@@ -200,10 +203,14 @@ def _condition(field: str, op: str, value: str) -> Predicate:
     # Field values repeat (a route, a status code): remember each text's verdict.
     memo: dict[str, bool] = {}
     remembered = memo.get
+    get = Field(field).get  # a dotted path reaches inside objects
+    null_hit = op == "=" and value == "null"  # JSON null matches only =null
 
     def holds(record: dict[str, Any]) -> bool:
-        v = record.get(field)
+        v = get(record)
         if v is None:
+            return null_hit
+        if v is MISSING:
             return False
         if v.__class__ is str:
             hit = remembered(v)

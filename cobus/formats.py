@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from .fields import value_text
+
 __all__ = ["field_text", "item_line"]
 
 
@@ -24,7 +26,7 @@ def field_text(value: Any) -> str:
 
 
 def _logfmt_value(value: Any) -> str:
-    text = field_text(value)
+    text = value_text(value)  # JSON true/false/null, objects as JSON
     if text == "" or any(c in text for c in ' ="\\\n\t'):
         return json.dumps(text, ensure_ascii=False)
     return text

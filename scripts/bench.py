@@ -37,6 +37,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from make_samples import parse_size
 
@@ -753,6 +754,176 @@ def threads_group(b: Bench) -> GroupResult:
 
 
 _REDIS_LINES = 200_000
+# -- records: parse | aggregate against awk and jq, table against csv (issue 10) --
+
+_JSON_SERVICES = ("auth", "billing", "search", "cart", "gateway", "mailer", "images", "reports")
+_JSON_LEVELS = ("debug",) * 5 + ("info",) * 10 + ("warn",) * 3 + ("error",) * 2
+_JSON_LINE = (
+    '{{"ts": "2026-11-30T{h:02d}:{m:02d}:{s:02d}.{ms:03d}Z", "level": "{level}", "service": "{service}", '
+    '"msg": "{msg}", "request": {{"method": "{method}", "path": "/api/v1/items/{item}", "bytes": {size}}}, '
+    '"duration_ms": {took}, "ok": {ok}, "trace": {trace}, "tags": {tags}}}\n'
+)
+
+
+def json_log(b: Bench, size: int) -> Path:
+    """JSON lines of an imaginary service (nested request object, literals, arrays), cached."""
+    path = b.settings.cache_dir / f"json-{_human(size)}-s{b.settings.seed}-v1.jsonl"
+    if path.exists():
+        _warm(path)
+        return path
+    import random
+
+    say(f"  generating {path.name} ...")
+    rng = random.Random(b.settings.seed)
+    written, i = 0, 0
+    with open(path, "w") as out:
+        while written < size:
+            lines = []
+            for _ in range(10_000):
+                i += 1
+                lines.append(
+                    _JSON_LINE.format(
+                        h=i // 3600 % 24,
+                        m=i // 60 % 60,
+                        s=i % 60,
+                        ms=i % 1000,
+                        level=rng.choice(_JSON_LEVELS),
+                        service=rng.choice(_JSON_SERVICES),
+                        msg="request handled" if rng.random() < 0.7 else "upstream timed out, retrying",
+                        method=rng.choice(("GET", "GET", "GET", "POST", "PUT")),
+                        item=rng.randrange(5000),
+                        size=rng.randrange(100_000),
+                        took=round(rng.random() * 900, 3),
+                        ok="true" if rng.random() < 0.9 else "false",
+                        trace="null" if rng.random() < 0.5 else f'"{rng.getrandbits(64):016x}"',
+                        tags=json.dumps(rng.sample(["a", "b", "c", "d"], rng.randrange(3))),
+                    )
+                )
+            text = "".join(lines)
+            out.write(text)
+            written += len(text)
+    return path
+
+
+def _tsv_counts(data: bytes) -> bytes:
+    """``value<TAB>count`` lines (cobus, awk) in one order."""
+    return b"".join(sorted(line + b"\n" for line in data.splitlines() if line))
+
+
+def _uniq_c_counts(data: bytes) -> bytes:
+    """``sort | uniq -c`` output ("   12 value") as ``value<TAB>count`` lines in one order."""
+    rows = (line.split(None, 1) for line in data.splitlines() if line.strip())
+    return b"".join(sorted(b"%s\t%s\n" % (value.strip(), n) for n, value in rows))
+
+
+def _table_as_csv(data: bytes) -> bytes:
+    """A piped table's rows as CSV rows (no header), to hold against ``csv --no-header``."""
+    bar = "│".encode()
+    return b"".join(
+        b",".join(cell.strip() for cell in line.strip()[len(bar) : -len(bar)].split(bar)) + b"\n"
+        for line in data.splitlines()
+        if line.startswith(bar)
+    )
+
+
+def _same_as(result: GroupResult, timings: Sequence[Timing], ref: str, other: str, normalise: Any) -> None:
+    found = {t.command.name: t for t in timings if not t.failure}
+    if ref in found and other in found:
+        a, b = found[ref].output, found[other].output
+        same = _same(a, b, normalise)
+        result.checks.append(Check(f"{other}: output as {ref}'s", same, f"{_count_lines(b):,} lines"))
+        if not same:
+            result.notes.append(f"!!! OUTPUT MISMATCH: {other} differs from {ref}; compare {a} and {b}")
+
+
+def _pair_rows(timings: Sequence[Timing], pairs: dict[str, str]) -> list[Row]:
+    """One row per command, its ratio against the reference named in ``pairs`` (None for a reference)."""
+    found = {t.command.name: t for t in timings if not t.failure}
+    rows = []
+    for t in timings:
+        if t.failure:
+            continue
+        ref = found.get(pairs.get(t.command.name, ""))
+        rss = t.peak_rss_kb / 1024
+        ratio = t.median / ref.median if ref is not None else None
+        at_floor = t.peak_rss_kb <= t.rss_floor_kb + _FLOOR_SLACK_KB
+        rows.append(Row("records", t.command.name, t.median, "s", rss, ratio, at_floor))
+    return rows
+
+
+@group("records")
+def records_group(b: Bench) -> GroupResult:
+    """parse apache | count by status vs awk, parse json | where | count vs jq, table vs csv (600k)."""
+    result = GroupResult("records", baseline="awk / jq|sort|uniq -c / csv (see pairs)")
+    quick = b.settings.quick
+    log = b.log(b.settings.log_size if quick else 300 << 20)
+    jsonl = json_log(b, (25 if quick else 100) << 20)
+    rows = 600_000
+    awk = '{c[$9]++} END {for (k in c) print k "\\t" c[k]}'
+    jq = f"jq -r 'select(.level==\"error\") | .service' {quoted(jsonl)} | sort | uniq -c"
+    table_input = f"cat {quoted(log)} | parse apache | head {rows}"
+    commands = [
+        Command("awk count by $9", ("awk", awk, str(log))),
+        Command("cobus count by status", cobus(f"cat {quoted(log)} | parse apache | count by status")),
+        Command(
+            "cobus parallel 2, count",
+            cobus(f"cat {quoted(log)} | parallel 2 [parse apache] | count by status"),
+        ),
+        Command("jq | sort | uniq -c", ("sh", "-c", jq)),
+        Command(
+            "cobus json where count",
+            cobus(f"cat {quoted(jsonl)} | parse json | where level=error | count by service"),
+        ),
+        Command("cobus csv 600k", cobus(f"{table_input} | csv --no-header host,status")),
+        Command("cobus table 600k", cobus(f"{table_input} | table host,status")),
+    ]
+    if not shutil.which("jq"):
+        result.notes.append("jq: not on PATH, skipped (apt-get install jq)")
+        commands = [c for c in commands if c.argv[0] != "sh"]
+    pairs = {
+        "cobus count by status": "awk count by $9",
+        "cobus parallel 2, count": "awk count by $9",
+        "cobus json where count": "jq | sort | uniq -c",
+        "cobus table 600k": "cobus csv 600k",
+    }
+    timings = b.interleave(result, commands)
+    result.rows = _pair_rows(timings, pairs)
+    result.notes += failure_notes(timings)
+    result.notes.append(
+        "ratio: against the row's reference: " + "; ".join(f"{k} / {v}" for k, v in pairs.items())
+    )
+    for name, limit, goal in (
+        ("cobus count by status", 3.0, 1.0),
+        ("cobus parallel 2, count", 3.0, 1.0),
+        ("cobus json where count", 1.0, 0.5),
+        ("cobus table 600k", 2.0, None),
+    ):
+        text = f"{name} within {limit}x of {pairs[name]}" + (f" (goal {goal}x)" if goal else "")
+        check = check_ratio(result.rows, text, name, pairs[name], limit)
+        if check:
+            result.checks.append(check)
+    table_rss = next((r.rss_mb for r in result.rows if r.name == "cobus table 600k"), None)
+    if table_rss is not None:
+        result.checks.append(
+            Check("cobus table 600k: peak RSS under 200 MB", table_rss < 200, f"{table_rss:.0f} MB")
+        )
+    _same_as(result, timings, "awk count by $9", "cobus count by status", _tsv_counts)
+    _same_as(result, timings, "awk count by $9", "cobus parallel 2, count", _tsv_counts)
+    _same_as(result, timings, "jq | sort | uniq -c", "cobus json where count", _uniq_c_counts_or_tsv)
+    _same_as(result, timings, "cobus csv 600k", "cobus table 600k", _table_as_csv_or_csv)
+    return result
+
+
+def _uniq_c_counts_or_tsv(data: bytes) -> bytes:
+    """Either output in the same form: ``uniq -c`` lines start with spaces and a count."""
+    first = data.lstrip()[:1]
+    return _uniq_c_counts(data) if data[:1] == b" " or first.isdigit() else _tsv_counts(data)
+
+
+def _table_as_csv_or_csv(data: bytes) -> bytes:
+    return _table_as_csv(data) if data.startswith("┏".encode()) else data
+
+
 #: A directory whose ``hiredis`` fails to import: redis-py then parses replies in Python.
 _NO_HIREDIS = "raise ImportError('hidden by scripts/bench.py to measure redis-py without hiredis')\n"
 

@@ -129,9 +129,10 @@ def test_an_infinite_number_is_refused_where_it_is_written(value: str) -> None:
 @pytest.mark.parametrize(
     ("sink", "want"),
     [
-        ("count by a", '{"c": 1}\t2\n1;{"b": null}\t1\n'),
-        ("uniq -l a", '1;{"b": null}\n{"c": 1}\n'),
-        ("top 1 a", '{"c": 1}\t2\n'),
+        # Issue 10: objects and arrays group by their compact JSON text.
+        ("count by a", '{"c":1}\t2\n[1,{"b":null}]\t1\n'),
+        ("uniq -l a", '[1,{"b":null}]\n{"c":1}\n'),
+        ("top 1 a", '{"c":1}\t2\n'),
     ],
 )
 def test_a_json_object_field_groups_by_its_text(tmp_path: Path, sink: str, want: str) -> None:

@@ -19,22 +19,22 @@ from __future__ import annotations
 
 import csv as csvlib
 import io
-import json
 import re
-import shutil
 from collections import Counter
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
-from typing import IO, Annotated, Any, cast
+from typing import IO, Annotated, Any
 
-from ..context import RunContext, is_terminal
+from ..context import RunContext
 from ..core import RECORDS, StageGen, batch_len, coroutine
 from ..delivery import Hold
 from ..errors import StageError
+from ..fields import Field, group_keys
 from ..formats import field_text
 from ..metering import REDRAW_EVERY
 from ..registry import ANY, Arg, Opt, ParamError, stage
+from ._screen import terminal_console
 
 __all__ = ["Report", "View", "count", "parse_duration", "sum_", "top", "uniq"]
 
@@ -177,34 +177,6 @@ def rich_table(view: View) -> Any:
     return table
 
 
-class _TextOut:
-    """A text file on top of the binary stdout, for a rich Console."""
-
-    def __init__(self, out: IO[bytes]) -> None:
-        self._out = out
-
-    def write(self, text: str) -> int:
-        self._out.write(text.encode("utf-8", "replace"))
-        return len(text)
-
-    def flush(self) -> None:
-        self._out.flush()
-
-    def isatty(self) -> bool:
-        return True
-
-
-def _terminal_console(ctx: RunContext) -> Any:
-    """A rich Console on stdout when stdout is a terminal, else None."""
-    tty = is_terminal(ctx.stdout)
-    if not tty:
-        return None
-    from rich.console import Console
-
-    text_out = cast(IO[str], _TextOut(ctx.stdout))
-    return Console(file=text_out, force_terminal=True, width=shutil.get_terminal_size().columns)
-
-
 class Report:
     """Brings an aggregate's views to stdout: at the end, every N seconds, or live.
 
@@ -240,7 +212,7 @@ class Report:
         report = cls(
             ctx.stdout,
             clock=ctx.clock,
-            console=_terminal_console(ctx),
+            console=terminal_console(ctx),
             live=ctx.live_source,
             as_csv=as_csv,
             every=parse_duration(every) if every else None,
@@ -302,39 +274,9 @@ def _records(batch: Any, name: str) -> list[dict[str, Any]]:
     return batch
 
 
-def _hashable(value: Any) -> Any:
-    # Repeated XML children arrive as lists; they group by their whole list.
-    # A JSON object (parse json) groups by its text, keys sorted.
-    if isinstance(value, list):
-        return tuple(map(_hashable, value))
-    if isinstance(value, dict):
-        return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
-    return value
-
-
-def _key_function(fields: Sequence[str]) -> Callable[[list[dict[str, Any]]], list[Any]]:
-    """The group keys of a batch of records: a value, or a tuple for several fields.
-
-    ``itemgetter`` mapped over the batch runs in C; a record lacking a field
-    or holding a list sends the batch the slow way (missing is None).
-    """
-    fast = itemgetter(*fields)
-    one = len(fields) == 1
-
-    def slow(rec: dict[str, Any]) -> Any:
-        if one:
-            return _hashable(rec.get(fields[0]))
-        return tuple(_hashable(rec.get(f)) for f in fields)
-
-    def keys(batch: list[dict[str, Any]]) -> list[Any]:
-        try:
-            found = list(map(fast, batch))
-            hash(tuple(found))
-        except (KeyError, TypeError):
-            return list(map(slow, batch))
-        return found
-
-    return keys
+#: The group keys of a batch: JSON values group by their text, a dotted name
+#: reaches inside objects, a missing field is None (cobus.fields).
+_key_function = group_keys
 
 
 EVERY_HELP = "piped: print a snapshot every DURATION (10s, 2m); live terminal: redraw interval"
@@ -486,6 +428,7 @@ def sum_(
     skipped = 0
     keys_of = _key_function(fields) if fields else None
     get = itemgetter(field)
+    value_of = Field(field).get
 
     def add(batch: Any) -> None:
         nonlocal total, skipped
@@ -493,7 +436,7 @@ def sum_(
         try:
             values = list(map(get, batch))
         except KeyError:
-            values = [rec.get(field) for rec in batch]
+            values = list(map(value_of, batch))
         if not all(type(v) is int for v in values):
             values = list(map(_numeric, values))
             skipped += values.count(None)

@@ -1,11 +1,14 @@
-"""Record sinks: ``csv FIELDS``, ``jsonl`` and ``table FIELDS`` (rich), all on stdout.
+"""Record sinks: ``csv FIELDS``, ``jsonl`` and ``table FIELDS``, all on stdout.
 
 Each writes bytes to ``ctx.stdout``, one write per batch, flushed per batch
-when the output is read live. Field values are turned into text by
-:func:`cobus.formats.field_text` (a list joins with ``;``, None and missing
-fields are empty), so every sink shows a record the same way. ``table``
-must see every row before it can size its columns: it holds the records and
-draws once, at the end. Nothing here reads input or knows XML.
+when the output is read live. Fields are read and turned into text by
+:mod:`cobus.fields` (dotted paths reach inside objects; missing is empty,
+JSON ``true``/``false``/``null`` are those words, objects and arrays compact
+JSON, a list of XML texts joins with ``;``), so every sink shows a record
+the same way. ``table`` streams: piped, it writes rows as they come, its
+column widths taken from the first screenful; on a terminal it shows the
+latest rows and the count so far (:mod:`cobus.sinks.table`). Nothing here
+reads input or knows XML.
 """
 
 from __future__ import annotations
@@ -13,20 +16,17 @@ from __future__ import annotations
 import csv as csvlib
 import io
 import json
-import shutil
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
-from ..context import RunContext, is_terminal
+from ..context import RunContext
 from ..core import RECORDS, StageGen, coroutine
 from ..errors import SinkError
-from ..formats import field_text
+from ..fields import Field
 from ..registry import Arg, Opt, ParamError, stage
+from .table import open_view
 
 __all__ = ["csv", "jsonl", "split_fields", "table"]
-
-#: Width for a table written to a pipe or file: wide enough never to wrap.
-_PIPE_WIDTH = 10_000
 
 
 def split_fields(words: Sequence[str]) -> list[str]:
@@ -86,6 +86,7 @@ def csv(
     writer = csvlib.writer(buffer, lineterminator="\n")
     out = ctx.stdout
     header = not no_header
+    read: list[Field] = []
 
     def emit() -> None:
         _write(out, buffer.getvalue().encode("utf-8", "surrogateescape"), ctx.live)
@@ -102,9 +103,10 @@ def csv(
             if header:
                 writer.writerow(columns)
                 header = False
-            get = [_getter(c) for c in columns]
-            writer.writerows([[g(r) for g in get] for r in batch])
-            emit()
+            if batch:
+                read = read or _fields(columns)
+                writer.writerows(zip(*[f.texts(batch) for f in read], strict=True))
+                emit()
     finally:
         if header and columns is not None:
             writer.writerow(columns)
@@ -113,11 +115,8 @@ def csv(
         out.flush()
 
 
-def _getter(field: str) -> Any:
-    def get(record: dict[str, Any]) -> str:
-        return field_text(record.get(field))
-
-    return get
+def _fields(columns: Sequence[str]) -> list[Field]:
+    return [Field(c) for c in columns]
 
 
 def _json_default(value: Any) -> Any:
@@ -170,44 +169,30 @@ def table(
     title: Annotated[str, Opt("-t", "a title above the table")] = "",
     ctx: RunContext,
 ) -> StageGen:
-    """Draw the records as a table on stdout, once all have arrived.
+    """Draw the records as a table on stdout, row by row as they come.
 
-    Meant for a screenful: every record is held until the end, so use csv
-    or jsonl for big outputs. On a terminal the table fits its width and
-    has colour; written to a pipe it is plain text and never wraps.
+    Piped, rows are written as they arrive, the column widths taken from
+    the first screenful (a longer value later widens only its own row).
+    On a terminal the table shows the latest rows that fit and the count
+    so far, redrawn live. Memory stays small however many rows pass.
     """
     columns = split_fields(fields) or None
-    rows: list[list[str]] = []
-    hold = ctx.delivery.hold("table")
+    read: list[Field] = []
+    view = open_view(ctx, title, lambda data: _write(ctx.stdout, data, ctx.live))
     try:
         while True:
             batch = yield
             if columns is None and batch:
                 columns = list(batch[0])
-            if columns is not None:
-                cols = columns
-                rows.extend([field_text(r.get(c)) for c in cols] for r in batch)
+            if columns is None:
+                view.idle()
+                continue
+            if not read:
+                read = _fields(columns)
+                view.start(columns)
+            if batch:
+                view.add(len(batch), [f.texts(batch[-view.keep :] if view.keep else batch) for f in read])
+            else:
+                view.idle()
     finally:
-        _draw(ctx, columns or [], rows, title)
-        hold.release()
-
-
-def _draw(ctx: RunContext, columns: list[str], rows: list[list[str]], title: str) -> None:
-    from rich.console import Console  # only when a table is drawn: a quicker start
-    from rich.table import Table
-
-    out = ctx.stdout
-    tty = is_terminal(out)
-    grid = Table(title=title or None, title_justify="left")
-    for c in columns:
-        grid.add_column(c, overflow="fold")
-    for row in rows:
-        grid.add_row(*row)
-    text = io.StringIO()
-    width = shutil.get_terminal_size().columns if tty else _PIPE_WIDTH
-    console = Console(file=text, width=width, force_terminal=tty, no_color=not tty, highlight=False)
-    console.print(grid)
-    body = text.getvalue()
-    if not tty:
-        body = "\n".join(line.rstrip() for line in body.split("\n"))
-    _write(out, body.encode("utf-8", "surrogateescape"), True)
+        view.close(columns or [])

@@ -130,25 +130,48 @@ def _apache() -> _Format:
     return _Format(block, line)
 
 
+def _fast_json() -> Callable[[bytes | str], Any] | None:
+    """msgspec's JSON decoder when it is installed, else None (the standard library decodes)."""
+    try:
+        from msgspec.json import Decoder
+    except ImportError:
+        return None
+    return Decoder().decode
+
+
 def _json() -> _Format:
     loads = json.loads
+    fast = _fast_json()
+
+    def raw(data: bytes) -> list[Record] | None:
+        assert fast is not None
+        try:
+            records = list(map(fast, data.split(b"\n")[:-1]))
+        except ValueError:  # msgspec.DecodeError: the line path sorts it out
+            return None
+        return records if set(map(type, records)) <= {dict} else None
 
     def block(text: str) -> list[Record] | None:
         try:
             records = list(map(loads, text.split("\n")[:-1]))
         except ValueError:  # JSONDecodeError, and a blank line
             return None
-        return records if all(type(r) is dict for r in records) else None
+        return records if set(map(type, records)) <= {dict} else None
 
     def line(text: str) -> Record | None:
         try:
-            rec = loads(text)
+            rec = fast(text) if fast is not None else loads(text)
         except ValueError:
-            return None
+            try:  # what msgspec refuses and json takes: NaN, a lone surrogate
+                rec = loads(text)
+            except ValueError:
+                return None
         # A line holding a bare number or list is not a record.
         return rec if type(rec) is dict else None
 
-    return _Format(block, line)
+    if fast is None:
+        return _Format(block, line)
+    return _Format(None, line, raw)
 
 
 _LOGFMT_PAIR = re.compile(r'([^\s="]+)(=("(?:[^"\\]|\\.)*"|[^\s"]*))?')
@@ -191,15 +214,24 @@ def _regex(pattern: str) -> _Format:
 
 
 class _Format:
-    """How one format parses: a whole block (or None), and a single line."""
+    """How one format parses: a whole block (or None), and a single line.
 
-    __slots__ = ("block", "line")
+    ``raw``, when given, parses a whole block from its bytes before they are
+    decoded (JSON: msgspec reads UTF-8 itself); None sends the block on to
+    ``block`` and then line by line, exactly as if it had never been tried.
+    """
+
+    __slots__ = ("block", "line", "raw")
 
     def __init__(
-        self, block: Callable[[str], list[Record] | None] | None, line: Callable[[str], Record | None]
+        self,
+        block: Callable[[str], list[Record] | None] | None,
+        line: Callable[[str], Record | None],
+        raw: Callable[[bytes], list[Record] | None] | None = None,
     ) -> None:
         self.block = block
         self.line = line
+        self.raw = raw
 
 
 class _Bad(NamedTuple):
@@ -286,8 +318,10 @@ def parse(
             if not block:  # a tick from an idle live source: pass it on
                 send([])
                 continue
-            text = block.decode("utf-8", "replace")
-            records = fmt.block(text) if fmt.block is not None else None
+            records = fmt.raw(block) if fmt.raw is not None else None
+            text = "" if records is not None else block.decode("utf-8", "replace")
+            if records is None and fmt.block is not None:
+                records = fmt.block(text)
             if records is None:
                 records, bad = _by_line(text, fmt.line, seen, keep=keep, stop=strict)
                 if bad:
@@ -299,7 +333,7 @@ def parse(
                         raise StageError(f"{label}: line {number} does not parse: {_excerpt(line)}")
                     bad_count += len(bad)
                     first_bad = first_bad or bad[0].number
-            seen += text.count("\n")
+            seen += block.count(b"\n")  # as many as in the decoded text
             if records:
                 send(records)
     finally:
