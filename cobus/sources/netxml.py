@@ -28,7 +28,7 @@ from ..kernel import TaskGen
 from ..steps import Fused, Step
 from ..xmlrecords import STREAM
 from ._framing import BadClient, Framing, make_framer
-from .listen import MAX_LINE, Intake, parse_address, serve
+from ._tcp import MAX_LINE, Intake, parse_address, serve
 from .xml import Documents
 
 __all__ = ["absorb_xml", "listen_xml"]
