@@ -1964,11 +1964,3 @@ STAGES: tuple[tuple[str, dict[str, Any]], ...] = (
         },
     ),
 )
-
-#: (first, second) -> the module that registers the fusion.
-FUSIONS: dict[tuple[str, str], str] = {
-    ("cat", "xml"): "cobus.registry",
-    ("listen", "xml"): "cobus.registry",
-    ("xml", "records"): "cobus.registry",
-    ("xml", "where"): "cobus.registry",
-}

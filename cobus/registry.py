@@ -38,7 +38,6 @@ __all__ = [
     "Registry",
     "StageSpec",
     "declaration",
-    "fusion",
     "registry",
     "stage",
 ]
@@ -177,11 +176,8 @@ class StageSpec:
 
 
 #: ``fuse(params_of_first, params_of_second)`` -> (factory, params, note) or None.
-Fusion = Callable[[dict[str, Any], dict[str, Any]], "tuple[Callable[..., Any], dict[str, Any], str] | None"]
-
-
 class Registry:
-    """All known stages, keyed by (name, role), and the fusions between them.
+    """All known stages, keyed by (name, role).
 
     Discussion: declared and registered stages. A stage module registers its
     stages when it is imported, but importing every module to start
@@ -192,13 +188,13 @@ class Registry:
     :class:`StageSpec`, with the callables left to their module. Listing,
     help, completion and did-you-mean read the table; :meth:`lookup` imports
     the stage's module and returns the spec it registered, so a pipeline runs
-    exactly the code it names. A declared fusion is called through its
-    module the same way.
+    exactly the code it names. What a stage can fuse with is its own
+    declaration (``step``, ``absorbs``); the planner (``cobus.spec.plan``)
+    decides.
     """
 
     def __init__(self, table: str | None = None) -> None:
         self._stages: dict[tuple[str, str], StageSpec] = {}
-        self.fusions: dict[tuple[str, str], Fusion] = {}
         #: The module holding the declared table (None: only what registers itself).
         self._table = table
         self._declared: dict[tuple[str, str], StageSpec] = {}
@@ -219,8 +215,6 @@ class Registry:
                 table = importlib.import_module(self._table)
                 for module, fields in table.STAGES:
                     self._declare(module, fields)
-                for pair, module in table.FUSIONS.items():
-                    self.fusions.setdefault(pair, _Later(self, module, pair, None))
         return self
 
     def import_all(self) -> Registry:
@@ -299,25 +293,19 @@ LATER: Any = type("Later", (), {"__repr__": lambda self: "LATER"})()
 
 
 class _Later:
-    """A declared stage's callable (factory, check ...) or a declared fusion.
+    """A declared stage's callable (factory, check ...).
 
     Calling it imports the module that registers the stage and calls what it
     registered; a pipeline never holds one (:meth:`Registry.lookup` returns the
     registered spec), but a declared spec stays whole and usable.
     """
 
-    def __init__(self, reg: Registry, module: str, key: tuple[str, str], field: str | None) -> None:
+    def __init__(self, reg: Registry, module: str, key: tuple[str, str], field: str) -> None:
         self._registry, self.module, self._key, self._field = reg, module, key, field
 
     def resolve(self) -> Callable[..., Any]:
         importlib.import_module(self.module)
-        reg = self._registry
-        if self._field is None:
-            fn = reg.fusions.get(self._key)
-            if fn is None or fn is self:
-                raise RuntimeError(f"{self.module} no longer registers the fusion {self._key}")
-            return fn
-        spec = reg._registered(self._key)
+        spec = self._registry._registered(self._key)
         assert spec is not None
         value: Callable[..., Any] = getattr(spec, self._field)
         return value
@@ -326,7 +314,7 @@ class _Later:
         return self.resolve()(*args, **kwargs)
 
     def __repr__(self) -> str:
-        return f"<{self._field or 'fusion'} of {self._key[0]} in {self.module}>"
+        return f"<{self._field} of {self._key[0]} in {self.module}>"
 
 
 def declaration(spec: StageSpec) -> tuple[str, dict[str, Any]]:
@@ -366,21 +354,6 @@ def _import_all(package: str) -> None:
 
 #: The registry stages add themselves to.
 registry = Registry(table=f"{__package__}._stagetable")
-
-
-def fusion(first: str, second: str, *, into: Registry | None = None) -> Callable[[Fusion], Fusion]:
-    """Register a fusion: ``first | second`` may run as one faster factory.
-
-    The function gets both stages' parameters and returns the fused factory
-    (called like ``first``'s), its parameters and a note for ``explain``, or
-    None when these parameters cannot be fused. Output must not change.
-    """
-
-    def register(fn: Fusion) -> Fusion:
-        (into or registry).fusions[(first, second)] = fn
-        return fn
-
-    return register
 
 
 def stage(

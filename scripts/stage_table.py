@@ -42,34 +42,21 @@ from typing import Any
 '''
 
 
-def collect() -> tuple[list[tuple[str, dict[str, Any]]], dict[tuple[str, str], str]]:
-    """Every stage and fusion cobus registers, in a stable order."""
+def collect() -> list[tuple[str, dict[str, Any]]]:
+    """Every stage cobus registers, in a stable order."""
     registry.import_all()
-    stages = [declaration(s) for s in registry.registered() if s.factory.__module__.startswith("cobus.")]
-    fusions = {
-        pair: fn.__module__
-        for pair, fn in sorted(registry.fusions.items())
-        if getattr(fn, "__module__", "").startswith("cobus.")
-    }
-    return stages, fusions
+    return [declaration(s) for s in registry.registered() if s.factory.__module__.startswith("cobus.")]
 
 
 def render() -> str:
     """The text of the table module."""
-    stages, fusions = collect()
+    stages = collect()
     used: dict[str, set[str]] = {"cobus.registry": {"LATER"}}
     body = ["STAGES: tuple[tuple[str, dict[str, Any]], ...] = ("]
     for module, fields in stages:
         items = ", ".join(f"{name!r}: {_literal(value, used)}" for name, value in fields.items())
         body.append(f"    ({module!r}, {{{items}}}),")
-    body += [
-        ")",
-        "",
-        "#: (first, second) -> the module that registers the fusion.",
-        "FUSIONS: dict[tuple[str, str], str] = {",
-    ]
-    body += [f"    {pair!r}: {module!r}," for pair, module in fusions.items()]
-    body.append("}")
+    body.append(")")
     imports = [
         f"from {_relative(module)} import {', '.join(sorted(names, key=lambda n: (not n.isupper(), n)))}"
         for module, names in sorted(used.items())
@@ -141,8 +128,7 @@ def is_current() -> bool:
     """The table holds what the modules register, field for field (formatting aside)."""
     import cobus._stagetable as table
 
-    stages, fusions = collect()
-    return tuple(stages) == tuple(table.STAGES) and fusions == table.FUSIONS
+    return tuple(collect()) == tuple(table.STAGES)
 
 
 if __name__ == "__main__":
