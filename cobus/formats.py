@@ -1,17 +1,18 @@
-"""Turning items into text for sinks: readable record lines, field values.
+"""Turning items into text for sinks (record lines, field values), and durations into seconds.
 
-Shared by the sinks; stages meet only through the registry, but formatting a
-value is a plain function every sink may use.
+Shared by the stages; they meet only through the registry, but formatting a
+value or reading ``10s`` is a plain function every stage may use.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from .fields import value_text
 
-__all__ = ["field_text", "item_line"]
+__all__ = ["field_text", "item_line", "parse_duration"]
 
 
 def field_text(value: Any) -> str:
@@ -46,3 +47,15 @@ def item_line(item: Any) -> bytes:
     else:
         text = field_text(item)
     return (text.replace("\n", "\\n") + "\n").encode("utf-8", "surrogateescape")
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ms|s|m|h)?")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(text: str) -> float:
+    """``10s``, ``500ms``, ``2m``, ``1h`` or a bare number of seconds -> seconds."""
+    m = _DURATION.fullmatch(text.strip())
+    if m is None or float(m.group(1)) <= 0:
+        raise ValueError(f"not a duration: {text!r} (try 10s, 500ms, 2m)")
+    return float(m.group(1)) * _UNITS[m.group(2) or "s"]

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import csv as csvlib
 import io
-import re
 from collections import Counter
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
@@ -31,24 +30,12 @@ from ..core import RECORDS, StageGen, batch_len, coroutine
 from ..delivery import Hold
 from ..errors import StageError
 from ..fields import Field, group_keys
-from ..formats import field_text
+from ..formats import field_text, parse_duration
 from ..metering import REDRAW_EVERY
 from ..registry import ANY, Arg, Opt, ParamError, stage
 from ._screen import terminal_console
 
 __all__ = ["Report", "View", "count", "parse_duration", "sum_", "top", "uniq"]
-
-
-_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ms|s|m|h)?")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-def parse_duration(text: str) -> float:
-    """``10s``, ``500ms``, ``2m``, ``1h`` or a bare number of seconds -> seconds."""
-    m = _DURATION.fullmatch(text.strip())
-    if m is None or float(m.group(1)) <= 0:
-        raise ValueError(f"not a duration: {text!r} (try 10s, 500ms, 2m)")
-    return float(m.group(1)) * _UNITS[m.group(2) or "s"]
 
 
 def _fields(words: Sequence[str]) -> list[str]:

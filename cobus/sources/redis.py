@@ -54,10 +54,10 @@ from ..broker import Backoff, Tally, fields_record
 from ..context import RunContext
 from ..core import LINES, RECORDS, Outlet, Target, aborting
 from ..errors import SourceError
+from ..formats import parse_duration
 from ..kernel import ReadWait, Sleep, TaskGen
 from ..redisconn import URL_HELP, Link, Lost, Server, check_url
 from ..registry import Arg, Opt, ParamError, stage
-from ..sinks.aggregate import parse_duration
 
 __all__ = ["xread"]
 
