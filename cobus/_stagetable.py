@@ -42,6 +42,8 @@ STAGES: tuple[tuple[str, dict[str, Any]], ...] = (
             "step": None,
             "absorbs": (),
             "reads": None,
+            "columnar": False,
+            "projects": None,
         },
     ),
     (
@@ -86,6 +88,8 @@ STAGES: tuple[tuple[str, dict[str, Any]], ...] = (
             "step": None,
             "absorbs": LATER,
             "reads": None,
+            "columnar": False,
+            "projects": None,
         },
     ),
     (
@@ -154,6 +158,8 @@ STAGES: tuple[tuple[str, dict[str, Any]], ...] = (
             "step": None,
             "absorbs": (),
             "reads": LATER,
+            "columnar": True,
+            "projects": None,
         },
     ),
     (
@@ -209,6 +215,8 @@ STAGES: tuple[tuple[str, dict[str, Any]], ...] = (
             "step": None,
             "absorbs": (),
             "reads": LATER,
+            "columnar": False,
+            "projects": None,
         },
     ),
     (
@@ -252,6 +260,8 @@ STAGES: tuple[tuple[str, dict[str, Any]], ...] = (
             "step": None,
             "absorbs": (),
             "reads": None,
+            "columnar": False,
+            "projects": None,
         },
     ),
     (
@@ -381,6 +391,8 @@ STAGES: tuple[tuple[str, dict[str, Any]], ...] = (
             "step": None,
             "absorbs": (),
             "reads": None,
+            "columnar": False,
+            "projects": None,
         },
     ),
     (
@@ -655,6 +667,8 @@ STAGES: tuple[tuple[str, dict[str, Any]], ...] = (
             "step": None,
             "absorbs": (),
             "reads": None,
+            "columnar": False,
+            "projects": None,
         },
     ),
     (
@@ -695,6 +709,8 @@ STAGES: tuple[tuple[str, dict[str, Any]], ...] = (
             "step": None,
             "absorbs": (),
             "reads": LATER,
+            "columnar": False,
+            "projects": None,
         },
     ),
     (
@@ -725,6 +741,8 @@ STAGES: tuple[tuple[str, dict[str, Any]], ...] = (
             "step": None,
             "absorbs": (),
             "reads": None,
+            "columnar": False,
+            "projects": None,
         },
     ),
     (
@@ -792,6 +810,8 @@ STAGES: tuple[tuple[str, dict[str, Any]], ...] = (
             "step": None,
             "absorbs": LATER,
             "reads": None,
+            "columnar": False,
+            "projects": None,
         },
     ),
     (
@@ -896,6 +916,8 @@ STAGES: tuple[tuple[str, dict[str, Any]], ...] = (
             "step": None,
             "absorbs": (),
             "reads": None,
+            "columnar": False,
+            "projects": None,
         },
     ),
     (
@@ -923,6 +945,8 @@ STAGES: tuple[tuple[str, dict[str, Any]], ...] = (
             "step": None,
             "absorbs": (),
             "reads": None,
+            "columnar": False,
+            "projects": None,
         },
     ),
     (
@@ -980,6 +1004,8 @@ STAGES: tuple[tuple[str, dict[str, Any]], ...] = (
             "step": None,
             "absorbs": (),
             "reads": None,
+            "columnar": False,
+            "projects": None,
         },
     ),
     (
@@ -1061,6 +1087,8 @@ STAGES: tuple[tuple[str, dict[str, Any]], ...] = (
             "step": None,
             "absorbs": (),
             "reads": None,
+            "columnar": False,
+            "projects": LATER,
         },
     ),
     (
@@ -1088,6 +1116,8 @@ STAGES: tuple[tuple[str, dict[str, Any]], ...] = (
             "step": None,
             "absorbs": (),
             "reads": None,
+            "columnar": False,
+            "projects": None,
         },
     ),
     (
@@ -1132,6 +1162,8 @@ STAGES: tuple[tuple[str, dict[str, Any]], ...] = (
             "step": LATER,
             "absorbs": (),
             "reads": None,
+            "columnar": False,
+            "projects": None,
         },
     ),
     (
@@ -1164,6 +1196,8 @@ STAGES: tuple[tuple[str, dict[str, Any]], ...] = (
             "step": None,
             "absorbs": (),
             "reads": None,
+            "columnar": False,
+            "projects": None,
         },
     ),
     (
@@ -1243,6 +1277,8 @@ STAGES: tuple[tuple[str, dict[str, Any]], ...] = (
             "step": None,
             "absorbs": (),
             "reads": LATER,
+            "columnar": True,
+            "projects": None,
         },
     ),
     (
@@ -1298,6 +1334,8 @@ STAGES: tuple[tuple[str, dict[str, Any]], ...] = (
             "step": None,
             "absorbs": (),
             "reads": LATER,
+            "columnar": False,
+            "projects": None,
         },
     ),
     (
@@ -1342,6 +1380,8 @@ STAGES: tuple[tuple[str, dict[str, Any]], ...] = (
             "step": None,
             "absorbs": (),
             "reads": None,
+            "columnar": False,
+            "projects": None,
         },
     ),
     (
@@ -1421,6 +1461,8 @@ STAGES: tuple[tuple[str, dict[str, Any]], ...] = (
             "step": None,
             "absorbs": (),
             "reads": LATER,
+            "columnar": True,
+            "projects": None,
         },
     ),
     (
@@ -1476,6 +1518,8 @@ STAGES: tuple[tuple[str, dict[str, Any]], ...] = (
             "step": None,
             "absorbs": (),
             "reads": LATER,
+            "columnar": True,
+            "projects": None,
         },
     ),
     (
@@ -1516,6 +1560,8 @@ STAGES: tuple[tuple[str, dict[str, Any]], ...] = (
             "step": None,
             "absorbs": (),
             "reads": None,
+            "columnar": False,
+            "projects": None,
         },
     ),
     (
@@ -1561,6 +1607,8 @@ STAGES: tuple[tuple[str, dict[str, Any]], ...] = (
             "step": LATER,
             "absorbs": (),
             "reads": LATER,
+            "columnar": True,
+            "projects": None,
         },
     ),
     (
@@ -1616,6 +1664,8 @@ STAGES: tuple[tuple[str, dict[str, Any]], ...] = (
             "step": None,
             "absorbs": (),
             "reads": None,
+            "columnar": False,
+            "projects": None,
         },
     ),
     (
@@ -1696,6 +1746,8 @@ STAGES: tuple[tuple[str, dict[str, Any]], ...] = (
             "step": None,
             "absorbs": (),
             "reads": None,
+            "columnar": False,
+            "projects": None,
         },
     ),
     (
@@ -1777,6 +1829,8 @@ STAGES: tuple[tuple[str, dict[str, Any]], ...] = (
             "step": None,
             "absorbs": LATER,
             "reads": None,
+            "columnar": False,
+            "projects": None,
         },
     ),
     (
@@ -1833,6 +1887,8 @@ STAGES: tuple[tuple[str, dict[str, Any]], ...] = (
             "step": LATER,
             "absorbs": (),
             "reads": None,
+            "columnar": False,
+            "projects": None,
         },
     ),
     (
@@ -1961,6 +2017,8 @@ STAGES: tuple[tuple[str, dict[str, Any]], ...] = (
             "step": None,
             "absorbs": (),
             "reads": None,
+            "columnar": False,
+            "projects": None,
         },
     ),
 )

@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from .columns import Columns
 from .fields import MISSING, Field, value_text
 
 __all__ = ["AllOf", "Condition", "Predicate", "compile_conditions", "parse_conditions"]
@@ -78,6 +79,10 @@ class AllOf:
     def compile(self) -> Predicate:
         """One predicate that holds when every condition does."""
         return compile_conditions(self.terms)
+
+    def compile_filter(self) -> Callable[[Any], Any]:
+        """batch -> the part of it that passes: a list of records, or :class:`Columns` by the column."""
+        return _filter(self.terms)
 
     def __str__(self) -> str:
         return " ".join(map(str, self.terms))
@@ -197,17 +202,16 @@ def _item_test(op: str, value: str) -> Callable[[Any], bool]:
     return ordered
 
 
-def _condition(field: str, op: str, value: str) -> Predicate:
+def _value_test(op: str, value: str) -> Callable[[Any], bool]:
+    """The test of one condition on a field's value (MISSING when the record lacks the field)."""
     negate = op in ("!=", "!~")
     test = _item_test({"!=": "=", "!~": "~"}.get(op, op), value)
     # Field values repeat (a route, a status code): remember each text's verdict.
     memo: dict[str, bool] = {}
     remembered = memo.get
-    get = Field(field).get  # a dotted path reaches inside objects
     null_hit = op == "=" and value == "null"  # JSON null matches only =null
 
-    def holds(record: dict[str, Any]) -> bool:
-        v = get(record)
+    def holds(v: Any) -> bool:
         if v is None:
             return null_hit
         if v is MISSING:
@@ -224,6 +228,37 @@ def _condition(field: str, op: str, value: str) -> Predicate:
         return test(v) != negate
 
     return holds
+
+
+def _condition(field: str, op: str, value: str) -> Predicate:
+    holds = _value_test(op, value)
+    get = Field(field).get  # a dotted path reaches inside objects
+    return lambda record: holds(get(record))
+
+
+def _column_mask(values: list[Any], holds: Callable[[Any], bool]) -> list[bool]:
+    """``holds`` over a column; a column of one plain type is tested once per distinct value."""
+    kinds = set(map(type, values))
+    if len(kinds) == 1 and kinds <= {str, int, float}:
+        verdict = {v: holds(v) for v in set(values)}
+        return list(map(verdict.__getitem__, values))
+    return list(map(holds, values))
+
+
+def _filter(conditions: Sequence[Condition]) -> Callable[[Any], Any]:
+    keep = compile_conditions(conditions)
+    tests = [(c.field, _value_test(c.op, c.value)) for c in conditions]
+
+    def kept(batch: Any) -> Any:
+        if type(batch) is not Columns:
+            return [r for r in batch if keep(r)]
+        mask: list[bool] | None = None
+        for name, holds in tests:
+            hits = _column_mask(batch.column(name), holds)
+            mask = hits if mask is None else list(map(operator.and_, mask, hits))
+        return batch.compress(mask or [])
+
+    return kept
 
 
 def compile_conditions(conditions: Sequence[tuple[str, str, str]]) -> Predicate:

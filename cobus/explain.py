@@ -101,7 +101,8 @@ def _label(node: Node) -> Text:
     if node.label:
         text.append(f"   [{node.label}]", style="yellow")
     if node.fused:
-        text.append(f"   fused: {node.fused}", style="bold yellow")
+        how = "fused" if node.plan is not None and node.plan.absorbed else "planned"
+        text.append(f"   {how}: {node.fused}", style="bold yellow")
     if node.reads is not None and node.input_kind == RECORDS:
         text.append(f"   reads {_fields(node.reads)}", style="dim")
     if node.output_kind == RECORDS:

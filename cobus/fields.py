@@ -38,7 +38,7 @@ from collections.abc import Callable, Sequence
 from itertools import chain
 from typing import Any, Final
 
-__all__ = ["MISSING", "Field", "group_key", "group_keys", "value_text"]
+__all__ = ["MISSING", "Field", "column_keys", "group_key", "group_keys", "value_text"]
 
 Record = dict[str, Any]
 
@@ -177,6 +177,13 @@ def group_key(value: Any) -> Any:
     if value is MISSING:
         return None
     return value_text(value)
+
+
+def column_keys(values: list[Any]) -> list[Any]:
+    """The group keys of one field's values: the list itself when every value is plain."""
+    if set(map(type, values)) <= _PLAIN_KEYS:
+        return values
+    return list(map(group_key, values))
 
 
 def group_keys(names: Sequence[str]) -> Callable[[Sequence[Record]], list[Any]]:

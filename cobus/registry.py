@@ -25,7 +25,7 @@ from typing import Any, Literal, NamedTuple
 from .errors import SpecError
 
 if typing.TYPE_CHECKING:
-    from .steps import Absorber, Reads, Step
+    from .steps import Absorber, Projector, Reads, Step
 
 __all__ = [
     "ANY",
@@ -159,6 +159,12 @@ class StageSpec:
     step: Callable[[dict[str, Any]], Step | None] | None = None
     absorbs: tuple[tuple[str, Absorber], ...] = ()
     reads: Reads | None = None
+    #: It takes a :class:`cobus.columns.Columns` wherever it takes records
+    #: (and a filter then passes columns on).
+    columnar: bool = False
+    #: For a stage that makes records: how it reads only the fields needed
+    #: after it (``Projector``); the planner calls it with what is read.
+    projects: Projector | None = None
 
     def takes(self, params: dict[str, Any]) -> str:
         """The kind of data this stage takes, given its parameters."""
@@ -374,6 +380,8 @@ def stage(
     step: Callable[[dict[str, Any]], Step | None] | None = None,
     absorbs: dict[str, Absorber] | None = None,
     reads: Reads | None = None,
+    columnar: bool = False,
+    projects: Projector | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register a stage factory under ``name``; its docstring is its help."""
 
@@ -404,6 +412,8 @@ def stage(
                 step=step,
                 absorbs=tuple((absorbs or {}).items()),
                 reads=reads,
+                columnar=columnar,
+                projects=projects,
             )
         )
         return factory

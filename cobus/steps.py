@@ -16,7 +16,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["FILTER_RECORDS", "MAKE_RECORDS", "PARSE_XML", "Absorber", "Call", "Fused", "Reads", "Step"]
+__all__ = [
+    "FILTER_RECORDS",
+    "MAKE_RECORDS",
+    "PARSE_XML",
+    "Absorber",
+    "Call",
+    "Fused",
+    "Projector",
+    "Reads",
+    "Step",
+]
 
 #: ``xml`` as a stage: parse arriving bytes as XML events. Args: ``recover``,
 #: ``allow_entities``; ``call`` runs the parser in front of a target.
@@ -74,6 +84,11 @@ class Fused:
 #: parameters cannot be fused (output must never change). ``own_arguments``
 #: are the stage's parameters, or those of the plan it already has.
 Absorber = Callable[[Mapping[str, Any], Step], "Fused | None"]
+
+#: ``project(own_arguments, needed, columns)`` -> a plan that makes only the
+#: ``needed`` fields (as :class:`cobus.columns.Columns` when ``columns``), or
+#: None when projecting gains nothing for these parameters.
+Projector = Callable[[Mapping[str, Any], frozenset[str], bool], "Fused | None"]
 
 #: ``reads(params)`` -> the record fields a stage reads, or None for all of them.
 Reads = Callable[[Mapping[str, Any]], "frozenset[str] | None"]

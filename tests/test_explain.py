@@ -34,7 +34,8 @@ def test_the_kinds_change_along_the_pipeline(cli) -> None:
     assert explain(cli, "cat x | parse apache | where status=404 | count by host") == (
         "pipeline\n"
         "└── cat x   source -> lines\n"
-        "    └── parse apache   lines -> records   read after it: host, status\n"
+        "    └── parse apache   lines -> records   planned: parse makes only host, status, as columns, by "
+        "the block   read after it: host, status\n"
         "        └── where status=404   records -> records   reads status   read after it: host\n"
         "            └── count by host   records -> end   reads host\n"
     )

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import IO, Annotated, Any
 
+from ..columns import Columns
 from ..context import RunContext
 from ..core import RECORDS, StageGen, batch_len, coroutine
 from ..delivery import Hold
@@ -254,16 +255,26 @@ class Report:
         self.out.flush()
 
 
-def _records(batch: Any, name: str) -> list[dict[str, Any]]:
+def _records(batch: Any, name: str) -> Any:
+    """The batch when it holds records (a list of them, or :class:`Columns`), else a clear error."""
+    if type(batch) is Columns:
+        return batch
     if isinstance(batch, bytes) or (batch and type(batch[0]) is not dict):
         kind = "lines" if isinstance(batch, bytes) else "events"
         raise StageError(f"{name} needs records (put parse or records before it), but {kind} arrive here")
     return batch
 
 
-#: The group keys of a batch: JSON values group by their text, a dotted name
-#: reaches inside objects, a missing field is None (cobus.fields).
-_key_function = group_keys
+def _key_function(names: Sequence[str]) -> Callable[[Any], list[Any]]:
+    """The group keys of a batch: JSON values group by their text, a dotted name
+    reaches inside objects, a missing field is None (:mod:`cobus.fields`).
+    Columns give the same keys a column at a time."""
+    of_records = group_keys(names)
+
+    def keys(batch: Any) -> list[Any]:
+        return batch.keys(names) if type(batch) is Columns else of_records(batch)
+
+    return keys
 
 
 EVERY_HELP = "piped: print a snapshot every DURATION (10s, 2m); live terminal: redraw interval"
@@ -296,6 +307,7 @@ def _report_loop(
     check=_checker(by="by"),
     reads=_reader(by="by"),
     consumes_if=lambda params: RECORDS if params.get("by") else ANY,
+    columnar=True,
     examples=(
         "cat access-log | grep -i python | count",
         "cat access-log | parse apache | count by status",
@@ -342,6 +354,7 @@ def count(
     consumes=RECORDS,
     check=_checker(field="field", n="n"),
     reads=_reader(field="field"),
+    columnar=True,
     examples=(
         "cat access-log | parse apache | top 10 path",
         "cat access-log | parse apache | top 5 host,path",
@@ -389,6 +402,7 @@ def _numeric(value: Any) -> int | float | None:
     consumes=RECORDS,
     check=_checker(by="by", field="field"),
     reads=_reader(by="by", field="field"),
+    columnar=True,
     examples=(
         "cat access-log | parse apache | sum bytes",
         "cat access-log | parse apache | sum bytes by host",
@@ -420,10 +434,13 @@ def sum_(
     def add(batch: Any) -> None:
         nonlocal total, skipped
         batch = _records(batch, "sum")
-        try:
-            values = list(map(get, batch))
-        except KeyError:
-            values = list(map(value_of, batch))
+        if type(batch) is Columns:
+            values = batch.column(field)
+        else:
+            try:
+                values = list(map(get, batch))
+            except KeyError:
+                values = list(map(value_of, batch))
         if not all(type(v) is int for v in values):
             values = list(map(_numeric, values))
             skipped += values.count(None)
@@ -450,6 +467,7 @@ def sum_(
     consumes=RECORDS,
     check=_checker(field="field"),
     reads=_reader(field="field"),
+    columnar=True,
     examples=(
         "cat access-log | parse apache | uniq host",
         "cat access-log | parse apache | uniq --values method",

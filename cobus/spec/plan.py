@@ -13,8 +13,10 @@ never changed. Two passes, branches first:
 - **projection**: for each node that makes records, the fields the stages
   after it read (each declares ``reads``; a filter that passes records on
   adds what is read after it). An undeclared reader, a ``[ branch ]`` or
-  the end of a branch graph means all fields. Today ``explain`` shows it;
-  the records engine (issue 10) will read ``Node.needs`` to parse less.
+  the end of a branch graph means all fields. A maker that declares a
+  ``projects`` hook is planned to make only those fields, handed on as
+  :class:`~cobus.columns.Columns` when every consumer declares ``columnar``
+  (a columnar filter counts only when what follows it is columnar too).
 
 Partial aggregation (issue 10) is meant to be a third pass of the same
 shape: an aggregate declares a step, a stage with a worker ``boundary``
@@ -100,12 +102,30 @@ def _merge(graph: Graph, a: Node, b: Node, fused: Fused) -> None:
 
 
 def _project(graph: Graph) -> None:
-    """Set ``reads`` on declared readers, ``needs`` on record makers (sinks first)."""
+    """Set ``reads`` on declared readers, ``needs`` on record makers (sinks first).
+
+    A record maker that declares a projector is then planned to make only
+    what is needed, as columns when every consumer takes them.
+    """
+    columnar: dict[int, bool] = {}
     for node in reversed(graph.nodes):
         declared = node.spec.reads
         node.reads = declared(node.params) if declared is not None and node.plan is None else None
-        if node.output_kind == RECORDS:
-            node.needs = _needed(graph, node)
+        consumers = graph.consumers(node.id)
+        ends_here = node.id in graph.outputs or bool(node.branches)
+        columnar[node.id] = (
+            node.spec.columnar
+            and node.plan is None
+            and not ends_here
+            and (node.output_kind != RECORDS or all(columnar[c.id] for c in consumers))
+        )
+        if node.output_kind != RECORDS:
+            continue
+        node.needs = _needed(graph, node)
+        project = node.spec.projects
+        if project is not None and node.plan is None and node.needs is not None:
+            columns = bool(consumers) and not ends_here and all(columnar[c.id] for c in consumers)
+            node.plan = project(node.params, node.needs, columns)
 
 
 def _needed(graph: Graph, node: Node) -> frozenset[str] | None:

@@ -21,103 +21,25 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Literal, NamedTuple
 
+from ..columns import Columns
 from ..context import RunContext
 from ..core import LINES, RECORDS, StageGen, Target, coroutine
 from ..errors import StageError
 from ..registry import Arg, Opt, ParamError, stage
+from ..steps import Fused
+from ._apache import APACHE, ApacheColumns, Dates, Zones, apache_records
 
-__all__ = ["apache_records", "logfmt_record", "parse"]
+__all__ = ["logfmt_record", "parse", "parse_fields"]
 
 Record = dict[str, Any]
 
-# Apache common and combined formats, one line each. No part may match "\n"
-# (see the module's Discussion). The request is split into method, path and
-# protocol when it has that shape; otherwise (a "-" from a timed-out client,
-# binary junk) the whole request text is kept as the path.
-_APACHE = re.compile(
-    r"""^(\S+)\ (\S+)\ (\S+)
-    \ \[(\d\d/[A-Za-z]{3}/\d{4}:\d\d:\d\d:\d\d\ [+-]\d{4})\]
-    \ "(?:([^\s"]+)\ ([^\s"]+)(?:\ ([^\s"]+))?|((?:[^"\\\n]|\\.)*))"
-    \ (\d{3})\ (\d+|-)
-    (?:\ ("(?:[^"\\\n]|\\.)*")\ ("(?:[^"\\\n]|\\.)*"))?
-    [\ \t\r]*$""",
-    re.MULTILINE | re.VERBOSE,
-)
-
-_MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-_MONTHS = {m: f"{i:02d}" for i, m in enumerate(_MONTH_NAMES, 1)}
-
-
-class _Dates(dict[str, str]):
-    """``24/Feb/2008:`` -> ``2008-02-24T``, memoized: one entry per day of log.
-
-    With :class:`_Zones` it turns Apache's time text into ISO 8601 by two
-    dict lookups and a slice per line (a function call per line would cost
-    as much as the regex); the regex guarantees the fixed layout. An unknown
-    month gives an empty date, so ``ts`` is then "".
-    """
-
-    def __missing__(self, text: str) -> str:
-        month = _MONTHS.get(text[3:6])
-        iso = "" if month is None else f"{text[7:11]}-{month}-{text[:2]}T"
-        if len(self) > 4096:  # a long follow must not grow it for ever
-            self.clear()
-        self[text] = iso
-        return iso
-
-
-class _Zones(dict[str, str]):
-    """`` -0600`` -> ``-06:00``, memoized."""
-
-    def __missing__(self, text: str) -> str:
-        self[text] = zone = f"{text[1:4]}:{text[4:6]}"
-        return zone
-
-
-def _unquote(field: str) -> str:
-    """A combined-format quoted field without its quotes, ``\\"`` and ``\\\\`` undone."""
-    inner = field[1:-1]
-    if "\\" in inner:
-        inner = re.sub(r"\\(.)", r"\1", inner)
-    return inner
-
-
-def apache_records(rows: list[tuple[str, ...]], dates: _Dates, zones: _Zones) -> list[Record]:
-    """Records from the groups of :data:`_APACHE` matches (``findall`` rows).
-
-    ``ts`` is the time in ISO 8601 with the log's offset: ``24/Feb/2008:00:08:59
-    -0600`` gives ``2008-02-24T00:08:59-06:00``. One comprehension builds the
-    common fields; combined lines get referer and agent in a second pass.
-    """
-    records = [
-        {
-            "host": host,
-            "ident": ident,
-            "user": user,
-            "time": time,
-            "ts": dates[time[:12]] + time[12:20] + zones[time[20:]] if dates[time[:12]] else "",
-            "method": method,
-            "path": path if method else request,
-            "protocol": protocol,
-            "status": int(status),
-            "bytes": 0 if size == "-" else int(size),
-        }
-        for host, ident, user, time, method, path, protocol, request, status, size, _, _ in rows
-    ]
-    if any(row[10] for row in rows):
-        for rec, row in zip(records, rows, strict=True):
-            if row[10]:
-                rec["referer"] = _unquote(row[10])
-                rec["agent"] = _unquote(row[11])
-    return records
-
 
 def _apache() -> _Format:
-    dates, zones = _Dates(), _Zones()
-    findall, match = _APACHE.findall, _APACHE.match
+    dates, zones = Dates(), Zones()
+    findall, match = APACHE.findall, APACHE.match
 
     def block(text: str) -> list[Record] | None:
         rows = findall(text)
@@ -264,11 +186,22 @@ def _check(params: dict[str, Any]) -> None:
         raise ParamError("pattern", "the pattern needs named groups, e.g. (?P<code>\\d{3})")
 
 
+def _project(params: Mapping[str, Any], needed: frozenset[str], columns: bool) -> Fused | None:
+    """The planner's hook: parse only what is read (apache), and hand on columns when all take them."""
+    if params["format"] != "apache" and not columns:
+        return None  # the records would be the same
+    names = ", ".join(sorted(needed)) or "no fields"
+    how = "as columns, by the block" if columns else "as records"
+    note = f"parse makes only {names}, {how}" if params["format"] == "apache" else f"hands on {names} {how}"
+    return Fused(parse_fields, {**params, "fields": needed, "columns": columns}, note)
+
+
 @stage(
     "parse",
     consumes=LINES,
     produces=RECORDS,
     check=_check,
+    projects=_project,
     examples=(
         "cat access-log | parse apache | where status>=400 | count by status",
         "cat app.jsonl | parse json | where level=error | jsonl",
@@ -276,7 +209,6 @@ def _check(params: dict[str, Any]) -> None:
         'cat x.log | parse regex "(?P<ip>\\S+) .* (?P<code>\\d{3})" | count by code',
     ),
 )
-@coroutine
 def parse(
     target: Target,
     *,
@@ -287,7 +219,7 @@ def parse(
     keep: Annotated[bool, Opt("-k", "pass lines that do not parse on as {_raw: line}")] = False,
     strict: Annotated[bool, Opt("-s", "stop with an error at the first line that does not parse")] = False,
     ctx: RunContext,
-) -> StageGen:
+) -> Target:
     """Parse lines into records: apache, json, logfmt, or regex with named groups.
 
     apache   common and combined log formats: host, ident, user, time (as
@@ -306,7 +238,70 @@ def parse(
     stderr at the end; --keep passes them on as {"_raw": line}, --strict stops
     at the first with its line number (counted from parse's first input line).
     """
-    fmt = _make(format, pattern or "")
+    return _parsing(target, format, pattern or "", keep=keep, strict=strict, ctx=ctx)
+
+
+def parse_fields(
+    target: Target,
+    *,
+    format: str,
+    pattern: str | None = None,
+    keep: bool = False,
+    strict: bool = False,
+    fields: frozenset[str],
+    columns: bool,
+    ctx: RunContext,
+) -> Target:
+    """``parse`` as the planner runs it when only ``fields`` are read after it.
+
+    The records carry those fields (other fields may be there too), handed
+    on as :class:`~cobus.columns.Columns` when ``columns``.
+    """
+    shape = _Projection(format, fields, columns)
+    return _parsing(target, format, pattern or "", keep=keep, strict=strict, ctx=ctx, shape=shape)
+
+
+class _Projection:
+    """What a planned parse makes of a block: the needed fields only, as columns or records."""
+
+    def __init__(self, format: str, fields: frozenset[str], columns: bool) -> None:
+        self.fields = fields
+        self.columns = columns
+        self.apache = ApacheColumns(fields, Dates(), Zones()) if format == "apache" else None
+
+    def fast(self, block: bytes) -> Any:
+        """The block's batch without the full parse, or None."""
+        cols = self.apache.block(block) if self.apache is not None else None
+        return None if cols is None else self.out(cols)
+
+    def rows(self, text: str) -> Any:
+        """The batch of a block whose lines all match the apache regex, or None."""
+        if self.apache is None:
+            return None
+        rows = APACHE.findall(text)
+        return self.out(self.apache.rows(rows)) if len(rows) == text.count("\n") else None
+
+    def records(self, records: list[Record]) -> Any:
+        """Records made in full, as this plan hands them on."""
+        return Columns.from_records(records, self.fields) if self.columns else records
+
+    def out(self, cols: Columns) -> Any:
+        return cols if self.columns else cols.records()
+
+
+@coroutine
+def _parsing(
+    target: Target,
+    format: str,
+    pattern: str,
+    *,
+    keep: bool,
+    strict: bool,
+    ctx: RunContext,
+    shape: _Projection | None = None,
+) -> StageGen:
+    """The parse loop: a block at a time, the fast paths first (see the module's Discussion)."""
+    fmt = _make(format, pattern)
     label = f"parse {format}"
     seen = 0  # lines before the current block, for line numbers
     bad_count = 0
@@ -318,9 +313,18 @@ def parse(
             if not block:  # a tick from an idle live source: pass it on
                 send([])
                 continue
+            if shape is not None:
+                batch = shape.fast(block)
+                if batch is None:
+                    batch = shape.rows(block.decode("utf-8", "replace"))
+                if batch is not None:
+                    seen += len(batch)
+                    if batch:
+                        send(batch)
+                    continue
             records = fmt.raw(block) if fmt.raw is not None else None
             text = "" if records is not None else block.decode("utf-8", "replace")
-            if records is None and fmt.block is not None:
+            if records is None and fmt.block is not None and (shape is None or shape.apache is None):
                 records = fmt.block(text)
             if records is None:
                 records, bad = _by_line(text, fmt.line, seen, keep=keep, stop=strict)
@@ -328,14 +332,14 @@ def parse(
                     if strict:
                         # What parsed before the culprit still reaches the sinks.
                         if records:
-                            send(records)
+                            send(records if shape is None else shape.records(records))
                         number, line = bad[0]
                         raise StageError(f"{label}: line {number} does not parse: {_excerpt(line)}")
                     bad_count += len(bad)
                     first_bad = first_bad or bad[0].number
             seen += block.count(b"\n")  # as many as in the decoded text
             if records:
-                send(records)
+                send(records if shape is None else shape.records(records))
     finally:
         try:
             target.close()

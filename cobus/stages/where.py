@@ -2,7 +2,8 @@
 
 Conditions are parsed into the tree of :mod:`cobus.conditions` (where the
 semantics are spelled out) and compiled into small closures, so a batch is
-filtered by one list comprehension. Numbers compare as numbers when both
+filtered by one list comprehension (or, when the planner hands it columns,
+:mod:`cobus.columns`, by testing each column once per distinct value). Numbers compare as numbers when both
 sides are numbers, a missing field never matches, a list field matches when
 any item does. The registration tells the planner what ``where`` is (a
 record filter a source may test before it builds records) and which fields
@@ -51,6 +52,7 @@ def _reads(params: Mapping[str, Any]) -> frozenset[str]:
     check=_check,
     step=_step,
     reads=_reads,
+    columnar=True,
     examples=(
         'xml allroutes.xml | records bus | where route=22 direction="North Bound" | csv id,route',
         "xml allroutes.xml | records bus | where latitude>41.9 | count",
@@ -75,12 +77,11 @@ def where(
     any of its items does; != and !~ are the negation of = and ~.
     Quote a value with spaces: direction="North Bound".
     """
-    keep = AllOf.parse(conditions).compile()
+    kept = AllOf.parse(conditions).compile_filter()
     send = target.send
     try:
         while True:
-            batch = yield
-            out = [r for r in batch if keep(r)]
+            out = kept((yield))
             if out:
                 send(out)
     finally:
