@@ -222,8 +222,10 @@ def test_explain_shows_the_plan_and_when_it_stops_at_records(cli: Any) -> None:
     assert "planned: parse makes only status, as records" in r.stdout
     r = cli("explain", "cat x | parse apache | where status>=400 | print")
     assert "planned" not in r.stdout  # print reads every field
-    r = cli("explain", "cat x | parse json | csv a")
-    assert "planned" not in r.stdout  # json records would be the same
+    r = cli("explain", "cat x | parse logfmt | csv a")
+    assert "planned" not in r.stdout  # logfmt records would be the same
+    r = cli("explain", "cat x | parse logfmt | count by a")
+    assert "planned: hands on a as columns, by the block" in r.stdout
 
 
 def test_fields_the_fast_path_does_not_make_come_from_the_full_regex(cli: Any, tmp_path: Path) -> None:
@@ -251,3 +253,32 @@ def test_without_re2_the_results_are_the_same(cli: Any, log: Path) -> None:
     fast = cli("run", pipeline)
     assert (slow.returncode, slow.stdout, slow.stderr) == (fast.exit_code, fast.stdout, fast.stderr)
     assert fast.stdout.count("\n") > 5
+
+
+def test_json_fields_are_decoded_alone_and_paths_from_whole_records(cli: Any, tmp_path: Path) -> None:
+    path = tmp_path / "app.jsonl"
+    lines = [
+        '{"level": "error", "service": "api", "request": {"method": "GET"}, "n": 1}',
+        '{"level": "error", "request": {"method": "PUT"}, "n": 2.5}',
+        '{"level": "info", "service": null, "n": "3"}',
+        '{"level": "error", "level": "info", "service": "dup"}',  # the last key wins, as in a dict
+        "[1, 2]",
+        "",
+        '{"level": "error", "service": "api\\u00e9", "n": NaN}',  # NaN: only the standard library reads it
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    r = cli("run", f"cat {path} | parse json | where level=error | count by service")
+    assert r.stdout == "\t1\napi\t1\napi\u00e9\t1\n"
+    assert "1 line(s) did not parse (first: line 5)" in r.stderr
+    r = cli("run", f"cat {path} | parse json | sum n by service")
+    assert sorted(r.stdout.splitlines()) == ["\t2.5", "api\t1", "api\u00e9\tnan", "null\t3"]
+    assert "sum n: 1 record(s) without a number in n were skipped" in r.stderr
+    r = cli("run", f"cat {path} | parse json | where request.method=PUT | count by n")
+    assert r.stdout == "2.5\t1\n"
+    good = "\n".join(lines[:4]) + "\n"
+    path.write_text(good, encoding="utf-8")
+    assert cli("run", f"cat {path} | parse json | csv level,service").stdout == (
+        "level,service\nerror,api\nerror,\ninfo,null\ninfo,dup\n"
+    )
+    r = cli("explain", f"cat {path} | parse json | csv level,service")
+    assert "planned: parse makes only level, service, as records" in r.stdout

@@ -31,6 +31,7 @@ from ..errors import StageError
 from ..registry import Arg, Opt, ParamError, stage
 from ..steps import Fused
 from ._apache import APACHE, ApacheColumns, Dates, Zones, apache_records
+from ._jsoncols import json_columns
 
 __all__ = ["logfmt_record", "parse", "parse_fields"]
 
@@ -187,12 +188,14 @@ def _check(params: dict[str, Any]) -> None:
 
 
 def _project(params: Mapping[str, Any], needed: frozenset[str], columns: bool) -> Fused | None:
-    """The planner's hook: parse only what is read (apache), and hand on columns when all take them."""
-    if params["format"] != "apache" and not columns:
+    """The planner's hook: parse only what is read, and hand on columns when every reader takes them."""
+    format = params["format"]
+    narrows = format == "apache" or (format == "json" and json_columns(needed) is not None)
+    if not narrows and not columns:
         return None  # the records would be the same
     names = ", ".join(sorted(needed)) or "no fields"
     how = "as columns, by the block" if columns else "as records"
-    note = f"parse makes only {names}, {how}" if params["format"] == "apache" else f"hands on {names} {how}"
+    note = f"parse makes only {names}, {how}" if narrows else f"hands on {names} {how}"
     return Fused(parse_fields, {**params, "fields": needed, "columns": columns}, note)
 
 
@@ -268,10 +271,14 @@ class _Projection:
         self.fields = fields
         self.columns = columns
         self.apache = ApacheColumns(fields, Dates(), Zones()) if format == "apache" else None
+        self.json = json_columns(fields) if format == "json" else None
 
     def fast(self, block: bytes) -> Any:
         """The block's batch without the full parse, or None."""
-        cols = self.apache.block(block) if self.apache is not None else None
+        if self.apache is not None:
+            cols = self.apache.block(block)
+        else:
+            cols = self.json(block) if self.json is not None else None
         return None if cols is None else self.out(cols)
 
     def rows(self, text: str) -> Any:
