@@ -222,9 +222,9 @@ def test_explain_shows_the_plan_and_when_it_stops_at_records(cli: Any) -> None:
     assert "planned: parse makes only status, as records" in r.stdout
     r = cli("explain", "cat x | parse apache | where status>=400 | print")
     assert "planned" not in r.stdout  # print reads every field
-    r = cli("explain", "cat x | parse logfmt | csv a")
-    assert "planned" not in r.stdout  # logfmt records would be the same
-    r = cli("explain", "cat x | parse logfmt | count by a")
+    r = cli("explain", "cat x | parse regex (?P<a>.) | csv a")
+    assert "planned" not in r.stdout  # the records would be the same
+    r = cli("explain", "cat x | parse regex (?P<a>.) | count by a")
     assert "planned: hands on a as columns, by the block" in r.stdout
 
 
@@ -282,3 +282,30 @@ def test_json_fields_are_decoded_alone_and_paths_from_whole_records(cli: Any, tm
     )
     r = cli("explain", f"cat {path} | parse json | csv level,service")
     assert "planned: parse makes only level, service, as records" in r.stdout
+
+
+def test_logfmt_block_scan_gives_the_records_fields(cli: Any, tmp_path: Path) -> None:
+    from cobus.stages._logfmt import logfmt_columns, logfmt_record
+
+    lines = [
+        'ts=1 level=error msg="a \\"quoted\\" b=2 word" service=api ok',
+        "level=info service=db service=auth dotted.key=x",
+        'level=error msg="\\x41 unknown escape" service="with space" ok=',
+        'level=error =lonely "stray quote service=q',
+        'level=error msg="unterminated service=z',
+        "ok level=error",
+    ]
+    text = "\n".join(lines) + "\n"
+    names = frozenset({"level", "service", "msg", "ok", "dotted.key", "missing"})
+    cols = logfmt_columns(names)(text)
+    assert cols is not None
+    expected = Columns.from_records([logfmt_record(line) or {} for line in lines], names)
+    assert as_dict(cols, names) == as_dict(expected, names)
+    assert logfmt_columns(names)(text + "no pairs here\n") is None
+    assert logfmt_columns(names)(text + "\n") is None  # a blank line: the line path skips it
+
+    path = tmp_path / "app.log"
+    path.write_text(text + "no pairs here\n" + text, encoding="utf-8")
+    r = cli("run", f"cat {path} | parse logfmt | where level=error | count by service")
+    assert r.stdout == "\t2\napi\t2\nq\t2\nwith space\t2\nz\t2\n"
+    assert "1 line(s) did not parse (first: line 7)" in r.stderr

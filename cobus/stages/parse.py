@@ -32,6 +32,7 @@ from ..registry import Arg, Opt, ParamError, stage
 from ..steps import Fused
 from ._apache import APACHE, ApacheColumns, Dates, Zones, apache_records
 from ._jsoncols import json_columns
+from ._logfmt import logfmt_columns, logfmt_record
 
 __all__ = ["logfmt_record", "parse", "parse_fields"]
 
@@ -95,31 +96,6 @@ def _json() -> _Format:
     if fast is None:
         return _Format(block, line)
     return _Format(None, line, raw)
-
-
-_LOGFMT_PAIR = re.compile(r'([^\s="]+)(=("(?:[^"\\]|\\.)*"|[^\s"]*))?')
-
-
-def logfmt_record(text: str) -> Record | None:
-    """``a=1 b="two words" flag`` -> {"a": "1", "b": "two words", "flag": True}.
-
-    Values stay strings (as XML records do); a bare key is True. A line with
-    no ``key=value`` pair at all does not parse.
-    """
-    rec: Record = {}
-    pairs = False
-    for key, eq, value in _LOGFMT_PAIR.findall(text):
-        if not eq:
-            rec[key] = True
-            continue
-        pairs = True
-        if value[:1] == '"':
-            try:
-                value = json.loads(value, strict=False)
-            except ValueError:  # an escape JSON does not know, such as \x41
-                value = value[1:-1].replace('\\"', '"')
-        rec[key] = value
-    return rec if pairs else None
 
 
 def _logfmt() -> _Format:
@@ -190,7 +166,7 @@ def _check(params: dict[str, Any]) -> None:
 def _project(params: Mapping[str, Any], needed: frozenset[str], columns: bool) -> Fused | None:
     """The planner's hook: parse only what is read, and hand on columns when every reader takes them."""
     format = params["format"]
-    narrows = format == "apache" or (format == "json" and json_columns(needed) is not None)
+    narrows = format in ("apache", "logfmt") or (format == "json" and json_columns(needed) is not None)
     if not narrows and not columns:
         return None  # the records would be the same
     names = ", ".join(sorted(needed)) or "no fields"
@@ -272,13 +248,18 @@ class _Projection:
         self.columns = columns
         self.apache = ApacheColumns(fields, Dates(), Zones()) if format == "apache" else None
         self.json = json_columns(fields) if format == "json" else None
+        self.logfmt = logfmt_columns(fields) if format == "logfmt" else None
 
     def fast(self, block: bytes) -> Any:
         """The block's batch without the full parse, or None."""
         if self.apache is not None:
             cols = self.apache.block(block)
+        elif self.json is not None:
+            cols = self.json(block)
+        elif self.logfmt is not None:
+            cols = self.logfmt(block.decode("utf-8", "replace"))
         else:
-            cols = self.json(block) if self.json is not None else None
+            cols = None
         return None if cols is None else self.out(cols)
 
     def rows(self, text: str) -> Any:
