@@ -10,7 +10,8 @@ floor or below; ``farm-studio look`` shows no circle and no arrow back up):
 1. Foundations that know no other part: ``core`` (the stage protocol,
    ``Target``/``Branch`` protocols, the one ``Outlet``, broadcast, fan-in),
    ``errors``, ``steps`` (the planner's vocabulary), ``fields`` (record
-   values and dotted paths), ``xmlrecords``, ``grepsyntax``, ``broker``.
+   values and dotted paths), ``columns`` (records as one list per field),
+   ``xmlrecords``, ``grepsyntax``, ``broker``.
 2. Services: ``kernel`` (the scheduler), ``delivery`` (end-to-end
    acknowledgement), ``outputs`` (stdout that names itself in errors),
    ``metering`` (counts and clocks, no drawing), ``registry`` (stage name ->

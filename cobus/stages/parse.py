@@ -212,6 +212,11 @@ def parse(
     regex    the named groups of PATTERN, searched in each line; a group that
              did not take part is null.
 
+    When the pipeline names every field read after parse (count by status,
+    where level=error | csv ts,msg), only those fields are made, as columns
+    where every later stage takes them; explain shows it. The records seen
+    are the same.
+
     Lines are decoded as UTF-8, invalid bytes replaced by U+FFFD. Blank lines
     are skipped. Lines that do not parse are counted and reported once on
     stderr at the end; --keep passes them on as {"_raw": line}, --strict stops
