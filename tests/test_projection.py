@@ -309,3 +309,11 @@ def test_logfmt_block_scan_gives_the_records_fields(cli: Any, tmp_path: Path) ->
     r = cli("run", f"cat {path} | parse logfmt | where level=error | count by service")
     assert r.stdout == "\t2\napi\t2\nq\t2\nwith space\t2\nz\t2\n"
     assert "1 line(s) did not parse (first: line 7)" in r.stderr
+
+
+def test_columns_pass_through_broadcast_and_join_again(cli: Any, log: Path) -> None:
+    records = all_records(cli, log)
+    pipeline = f"cat {log} | parse apache | broadcast [where status=404] [where status=200] | count by host"
+    assert "parse makes only host, status, as columns" in cli("explain", pipeline).stdout
+    r = cli("run", pipeline)
+    assert r.stdout == tsv(Counter(rec["host"] for rec in records if rec["status"] in (200, 404)))

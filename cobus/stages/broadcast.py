@@ -18,6 +18,9 @@ __all__ = ["broadcast"]
 @stage(
     "broadcast",
     fans_out=True,
+    # It hands each batch on as it is: what the branches read is what is read.
+    reads=lambda params: frozenset(),
+    columnar=True,
     examples=(
         "cat access-log | broadcast [grep python | print] [grep ply | write ply.log] [grep swig | count]",
         "cat access-log | broadcast [grep python] [grep ply] | print",
