@@ -15,6 +15,14 @@ None when any line of the block fails. Only then is the block parsed line by
 line, which finds the culprits, keeps order for ``--keep`` and knows line
 numbers. The apache regex never matches a newline, so each of its matches is
 exactly one whole line: as many matches as lines means every line parsed.
+
+Discussion: the planned path. When the planner knows the fields read after
+``parse`` it runs :func:`parse_fields`, which tries a format's projected
+block parser first (``_apache``, ``_jsoncols``, ``_logfmt``: only the read
+fields, as :class:`~cobus.columns.Columns`), then the full block parser,
+then the line path; whatever path a block takes, its records are turned
+into the planned shape last, so failures, ``--keep`` and ``--strict`` behave
+exactly as they do without a plan.
 """
 
 from __future__ import annotations
@@ -267,10 +275,11 @@ class _Projection:
             cols = None
         return None if cols is None else self.out(cols)
 
-    def rows(self, text: str) -> Any:
+    def rows(self, block: bytes) -> Any:
         """The batch of a block whose lines all match the apache regex, or None."""
         if self.apache is None:
             return None
+        text = block.decode("utf-8", "replace")
         rows = APACHE.findall(text)
         return self.out(self.apache.rows(rows)) if len(rows) == text.count("\n") else None
 
@@ -309,7 +318,7 @@ def _parsing(
             if shape is not None:
                 batch = shape.fast(block)
                 if batch is None:
-                    batch = shape.rows(block.decode("utf-8", "replace"))
+                    batch = shape.rows(block)
                 if batch is not None:
                     seen += len(batch)
                     if batch:
