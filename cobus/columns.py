@@ -2,7 +2,7 @@
 
 When the planner knows every field a pipeline reads after a ``parse`` and
 every stage that reads them takes columns (``where``, ``count``, ``top``,
-``sum``, ``uniq`` declare ``columnar``), the parser hands on a
+``sum``, ``uniq``, ``csv`` and ``table`` with fields declare ``columnar``), the parser hands on a
 :class:`Columns` instead of a list of dicts. A filter then tests a whole
 column and keeps rows with :func:`itertools.compress`; an aggregate feeds a
 column to ``Counter`` in one call. Nothing per record is built.
@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from itertools import compress, repeat
 from typing import Any
 
-from .fields import MISSING, Field, column_keys
+from .fields import MISSING, Field, column_keys, texts
 
 __all__ = ["Columns"]
 
@@ -58,6 +58,16 @@ class Columns:
         """The group keys of the rows, as :func:`cobus.fields.group_keys` gives them for records."""
         columns = [column_keys(self.column(n)) for n in names]
         return columns[0] if len(columns) == 1 else list(zip(*columns, strict=True))
+
+    def texts(self, name: str) -> list[str]:
+        """The values of ``name`` as text, as :meth:`cobus.fields.Field.texts` gives them."""
+        return texts(self.column(name))
+
+    def tail(self, n: int) -> Columns:
+        """The last ``n`` rows."""
+        if n >= self.length:
+            return self
+        return Columns({name: values[-n:] for name, values in self.data.items()}, n)
 
     def compress(self, keep: Sequence[bool]) -> Columns:
         """The rows whose ``keep`` is true, in order."""

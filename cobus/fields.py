@@ -38,7 +38,7 @@ from collections.abc import Callable, Sequence
 from itertools import chain
 from typing import Any, Final
 
-__all__ = ["MISSING", "Field", "column_keys", "group_key", "group_keys", "value_text"]
+__all__ = ["MISSING", "Field", "column_keys", "group_key", "group_keys", "texts", "value_text"]
 
 Record = dict[str, Any]
 
@@ -136,13 +136,17 @@ class Field:
 
     def texts(self, batch: Sequence[Record]) -> list[str]:
         """The field's value in each record, as text (see the module's rules)."""
-        values = self.values(batch)
-        kinds = set(map(type, values))
-        if kinds <= {str}:
-            return values
-        if kinds <= _AS_STR:
-            return list(map(str, values))
-        return list(map(value_text, values))
+        return texts(self.values(batch))
+
+
+def texts(values: list[Any]) -> list[str]:
+    """Values as text (:func:`value_text`), in C where they are all strings or numbers."""
+    kinds = set(map(type, values))
+    if kinds <= {str}:
+        return values
+    if kinds <= _AS_STR:
+        return list(map(str, values))
+    return list(map(value_text, values))
 
 
 def value_text(value: Any) -> str:

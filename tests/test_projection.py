@@ -222,7 +222,7 @@ def test_explain_shows_the_plan_and_when_it_stops_at_records(cli: Any) -> None:
     assert "planned: parse makes only status, as records" in r.stdout
     r = cli("explain", "cat x | parse apache | where status>=400 | print")
     assert "planned" not in r.stdout  # print reads every field
-    r = cli("explain", "cat x | parse regex (?P<a>.) | csv a")
+    r = cli("explain", "cat x | parse regex (?P<a>.) | head 3 | csv a")
     assert "planned" not in r.stdout  # the records would be the same
     r = cli("explain", "cat x | parse regex (?P<a>.) | count by a")
     assert "planned: hands on a as columns, by the block" in r.stdout
@@ -280,8 +280,11 @@ def test_json_fields_are_decoded_alone_and_paths_from_whole_records(cli: Any, tm
     assert cli("run", f"cat {path} | parse json | csv level,service").stdout == (
         "level,service\nerror,api\nerror,\ninfo,null\ninfo,dup\n"
     )
-    r = cli("explain", f"cat {path} | parse json | csv level,service")
+    r = cli("explain", f"cat {path} | parse json | head 9 | csv level,service")
     assert "planned: parse makes only level, service, as records" in r.stdout
+    assert cli("run", f"cat {path} | parse json | head 9 | csv level,service").stdout == (
+        "level,service\nerror,api\nerror,\ninfo,null\ninfo,dup\n"
+    )
 
 
 def test_logfmt_block_scan_gives_the_records_fields(cli: Any, tmp_path: Path) -> None:
@@ -317,3 +320,22 @@ def test_columns_pass_through_broadcast_and_join_again(cli: Any, log: Path) -> N
     assert "parse makes only host, status, as columns" in cli("explain", pipeline).stdout
     r = cli("run", pipeline)
     assert r.stdout == tsv(Counter(rec["host"] for rec in records if rec["status"] in (200, 404)))
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        "csv host,ts,bytes",
+        "where status>=400 | table host,status",
+        "csv --no-header status,nothing",
+        "where bytes>1000 | count by host,status",
+    ],
+)
+def test_csv_and_table_on_columns_write_what_they_write_from_records(cli: Any, log: Path, tail: str) -> None:
+    """``head`` takes no columns, so with it in front the same sink gets whole records."""
+    columns = cli("run", f"cat {log} | parse apache | {tail}")
+    assert "as columns" in cli("explain", f"cat {log} | parse apache | {tail}").stdout
+    records = cli("run", f"cat {log} | parse apache | head 1000000 | {tail}")
+    same = (records.exit_code, records.stdout, records.stderr)
+    assert (columns.exit_code, columns.stdout, columns.stderr) == same
+    assert columns.stdout.count("\n") > 10

@@ -19,6 +19,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
+from ..columns import Columns
 from ..context import RunContext
 from ..core import RECORDS, StageGen, coroutine
 from ..errors import SinkError
@@ -62,6 +63,7 @@ def _write(out: Any, data: bytes, live: bool) -> None:
     consumes=RECORDS,
     check=_check_fields,
     reads=_reads_fields,
+    columnar=True,  # columns come only when FIELDS are named (the planner reads them)
     examples=(
         "xml allroutes.xml | records bus | where route=22 | csv route,id,direction,latitude,longitude",
         "cat access-log | parse apache | csv --no-header host,status,bytes",
@@ -105,7 +107,7 @@ def csv(
                 header = False
             if batch:
                 read = read or _fields(columns)
-                writer.writerows(zip(*[f.texts(batch) for f in read], strict=True))
+                writer.writerows(zip(*[_texts(f, batch) for f in read], strict=True))
                 emit()
     finally:
         if header and columns is not None:
@@ -117,6 +119,11 @@ def csv(
 
 def _fields(columns: Sequence[str]) -> list[Field]:
     return [Field(c) for c in columns]
+
+
+def _texts(field: Field, batch: Any) -> list[str]:
+    """A field's texts from records, or from :class:`Columns` (which hold every field named)."""
+    return batch.texts(field.name) if type(batch) is Columns else field.texts(batch)
 
 
 def _json_default(value: Any) -> Any:
@@ -155,6 +162,7 @@ def jsonl(*, ctx: RunContext) -> StageGen:
     consumes=RECORDS,
     check=_check_fields,
     reads=_reads_fields,
+    columnar=True,  # columns come only when FIELDS are named (the planner reads them)
     examples=(
         "xml allroutes.xml | records bus | where route~^2 | table id,route,direction",
         "cat access-log | parse apache | head 20 | table host,status,bytes",
@@ -191,7 +199,10 @@ def table(
                 read = _fields(columns)
                 view.start(columns)
             if batch:
-                view.add(len(batch), [f.texts(batch[-view.keep :] if view.keep else batch) for f in read])
+                shown = batch
+                if view.keep:
+                    shown = batch.tail(view.keep) if type(batch) is Columns else batch[-view.keep :]
+                view.add(len(batch), [_texts(f, shown) for f in read])
             else:
                 view.idle()
     finally:
