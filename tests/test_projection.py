@@ -339,3 +339,29 @@ def test_csv_and_table_on_columns_write_what_they_write_from_records(cli: Any, l
     same = (records.exit_code, records.stdout, records.stderr)
     assert (columns.exit_code, columns.stdout, columns.stderr) == same
     assert columns.stdout.count("\n") > 10
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        "count by status",
+        "where status>=400 | count by host,status",
+        "sum bytes by ident",
+        "where ts~T0.:0 | top 5 host",
+        "where method=GET | top 5 path",
+        "uniq -l user",
+        "csv time,ts,agent",
+    ],
+)
+@pytest.mark.parametrize("name", ["samples", "real"])
+def test_real_logs_give_the_same_on_both_paths(cli: Any, tail: str, name: str) -> None:
+    from util import DATA, SAMPLES
+
+    path = SAMPLES / "access.log" if name == "samples" else DATA / "access-log"
+    if not path.exists():
+        pytest.skip(f"{path} is absent")
+    columns = cli("run", f"cat {path} | parse apache | {tail}")
+    records = cli("run", f"cat {path} | parse apache | head 100000000 | {tail}")
+    same = (records.exit_code, records.stdout, records.stderr)
+    assert (columns.exit_code, columns.stdout, columns.stderr) == same
+    assert columns.exit_code == 0 and columns.stdout
