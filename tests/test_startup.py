@@ -30,8 +30,10 @@ with open(report, "w") as f:
     json.dump({"code": code, "modules": sorted(sys.modules)}, f)
 """
 
-#: Never needed by ``cat | head | print``: XML, drawing, the network, native scanners, workers.
+#: Never needed by ``cat | head | print``: XML, drawing, the network, native scanners, workers,
+#: and click (cobus/entry.py reads a plain ``cobus run PIPELINE`` itself).
 HEAVY = (
+    "click",
     "lxml",
     "rich",
     "socket",
