@@ -31,9 +31,11 @@ with open(report, "w") as f:
 """
 
 #: Never needed by ``cat | head | print``: XML, drawing, the network, native scanners, workers,
-#: and click (cobus/entry.py reads a plain ``cobus run PIPELINE`` itself).
+#: click (cobus/entry.py reads a plain ``cobus run PIPELINE`` itself), and the formatting
+#: of records (with json: print writes lines as they are).
 HEAVY = (
     "click",
+    "cobus.formats",
     "lxml",
     "rich",
     "socket",
