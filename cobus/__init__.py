@@ -26,7 +26,11 @@ floor or below; ``farm-studio look`` shows no circle and no arrow back up):
    they import the floors below and never each other; they meet only
    through the registry. ``runner`` builds a graph and runs the kernel.
 5. Commands over the library: ``grepcmd`` (``cobus grep``), ``tail``.
-6. ``cli``: the only module that imports click and the only exit path.
+6. ``cli``: the click commands, the only module that imports click;
+   ``command``: what they share without click (exit codes, the one place
+   errors become exit codes, ``run``'s body); ``entry``: the front door,
+   a plain ``cobus run PIPELINE`` without loading click, anything else to
+   ``cli``. These are the only exit path.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""``python -m cobus`` runs the command line."""
+"""``python -m cobus`` runs the command line (a plain ``run`` without loading click)."""
 
-from .cli import main
+from .entry import main
 
 main(prog_name="cobus")

@@ -1,11 +1,11 @@
 """The ``cobus`` command: parse arguments, call the library, map errors to exit codes.
 
-This is the only module that imports click and the only place that exits.
-stdout carries data; messages go to one rich Console on stderr (coloured on a
-terminal, plain when piped). Exit codes: 0 ok, 1 a run-time error
-(:class:`~cobus.errors.CobusError`) or, as grep, a run where nothing reached
-a sink, 2 bad pipeline text or usage, 70 a bug, 130 Ctrl-C, 143 SIGTERM,
-129 SIGHUP. A reader of stdout that went away (``| head``) ends the run
+This is the only module that imports click; it and :mod:`cobus.command`
+(what the commands share without click: the exit codes and the one place
+that exits, ``run``'s body) are the only exit path, and :mod:`cobus.entry`
+runs a plain ``cobus run PIPELINE`` through the same body without loading
+click. stdout carries data; messages go to one rich Console on stderr
+(coloured on a terminal, plain when piped). A reader of stdout that went away (``| head``) ends the run
 quietly; a stdout that cannot be written (a full disk, a closed descriptor)
 is one error naming it (:mod:`cobus.outputs`).
 """
@@ -17,16 +17,24 @@ import io
 import os
 import signal
 import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from . import __version__
-from .context import RunContext, binary_stdout, is_terminal
-from .errors import CobusError, SpecError
+from .command import (
+    guard,
+    install,
+    on_sigterm,
+    pipeline_text,
+    report,
+    run_command,
+    silence_stdout,
+    standard_streams,
+    stderr_console,
+)
+from .context import binary_stdout, is_terminal
 from .registry import registry
 
 if TYPE_CHECKING:  # rich is imported when there is something to draw, not at start
@@ -35,139 +43,25 @@ if TYPE_CHECKING:  # rich is imported when there is something to draw, not at st
 
 __all__ = ["main"]
 
-EXIT_NOTHING = 1
-EXIT_INTERNAL = 70
-EXIT_SIGINT = 130
-EXIT_SIGTERM = 143
-EXIT_SIGHUP = 129
 
-
-class Terminated(BaseException):
-    """SIGTERM (or SIGHUP), raised where the main thread is so that finally blocks run."""
-
-    exit_code = EXIT_SIGTERM
-
-
-class HungUp(Terminated):
-    """SIGHUP: the terminal went away; stop as for SIGTERM (checkpoint, flush)."""
-
-    exit_code = EXIT_SIGHUP
-
-
-def _on_sigterm(signum: int, frame: Any) -> NoReturn:
-    raise HungUp if signum == signal.SIGHUP else Terminated
-
-
-def _stderr() -> Console:
-    from rich.console import Console
-
-    return Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-def _stderr_is_terminal() -> bool:
-    return is_terminal(sys.stderr)
-
-
-def _report(console: Console, exc: BaseException, *, debug: bool) -> int:
-    """Print one line for an error (and a caret under bad pipeline text); the exit code."""
-    from rich.markup import escape
-
-    from .broker import redact  # no password of a URL in the pipeline text is ever shown
-
-    if isinstance(exc, CobusError):
-        console.print(f"[bold red]cobus: error:[/] {escape(redact(str(exc)))}")
-        if isinstance(exc, SpecError):
-            for line in exc.caret_lines():
-                console.print(escape(redact(line)), style="red" if line.strip(" ^") == "" else None)
-        if debug:
-            console.print(escape(_traceback(exc)))
-        return exc.exit_code
-    what = f"{type(exc).__name__}: {redact(str(exc))}"
-    console.print(f"[bold red]cobus: internal error:[/] {escape(what)}")
-    if debug:
-        console.print(escape(_traceback(exc)))
-    else:
-        console.print("  (run again with --debug for the traceback, and please report it)")
-    return EXIT_INTERNAL
-
-
-def _traceback(exc: BaseException) -> str:
-    import traceback  # only with --debug: not at every start
-
-    return "".join(traceback.format_exception(exc))
-
-
-def _silence_stdout() -> None:
-    """After EPIPE: point fd 1 at /dev/null so no flush at exit complains."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 1)
-        os.close(devnull)
-    except OSError:  # pragma: no cover - nothing better to do
-        pass
-
-
-def _caused_by_closed_stdout(exc: BaseException | None) -> bool:
-    """A reader of stdout went away (``| head``), perhaps wrapped by the kernel."""
-    while exc is not None:
-        if isinstance(exc, BrokenPipeError):
-            return True
-        exc = exc.__cause__
-    return False
-
-
-@contextmanager
-def _guard(debug: bool) -> Iterator[None]:
-    """The one place where exceptions become exit codes."""
-    code = 0
-    try:
-        yield
-    except BrokenPipeError:
-        _silence_stdout()
-    except KeyboardInterrupt:
-        code = EXIT_SIGINT
-    except Terminated as exc:
-        code = exc.exit_code
-    except click.exceptions.Exit:
-        raise
-    except Exception as exc:
-        if _caused_by_closed_stdout(exc):
-            _silence_stdout()
-        else:
-            code = _report(_stderr(), exc, debug=debug)
-    if code:
-        sys.exit(code)
-
-
-def _pipeline_arg(words: tuple[str, ...]) -> str:
-    return " ".join(words)
+def _guard(debug: bool) -> AbstractContextManager[None]:
+    """The one place where exceptions become exit codes (click's own exit passes through)."""
+    return guard(debug, passthrough=(click.exceptions.Exit,))
 
 
 class _Cobus(click.Group):
     """The command group; its :meth:`main` also covers what click itself prints (--help)."""
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
-        _standard_streams()
+        standard_streams()
         try:
             return super().main(*args, **kwargs)
         except OSError as exc:  # click's own output (--help, --version) to a bad stdout
             from .outputs import output_error
 
-            _silence_stdout()
-            _report(_stderr(), output_error("stdout", exc), debug=False)
+            silence_stdout()
+            report(stderr_console(), output_error("stdout", exc), debug=False)
             sys.exit(1)
-
-
-def _standard_streams() -> None:
-    """A closed stdin, stdout or stderr stays closed for cobus but is never reused by a file.
-
-    Python leaves ``sys.stdout`` None when fd 1 was closed at start; it gets a
-    stream on the reserved descriptor, so the first write fails and names stdout.
-    """
-    from .outputs import reserve_std_descriptors
-
-    if 1 in reserve_std_descriptors() and sys.stdout is None:
-        sys.stdout = open(1, "w", closefd=False)  # lives as long as the process
 
 
 def _stdout_text() -> IO[str]:
@@ -227,61 +121,7 @@ def run(pipeline: tuple[str, ...], quiet: bool, stats: bool, debug: bool) -> Non
     Exit status, as grep's: 0 when something reached a sink, 1 when nothing
     did (or for a run-time error), 2 for bad pipeline text, 130 Ctrl-C, 143 SIGTERM.
     """
-    from .runner import run as run_pipeline
-    from .spec import load
-
-    with _guard(debug):
-        graph = load(_pipeline_arg(pipeline))
-        # Without a terminal on stderr, notices are plain lines and rich is not loaded.
-        terminal = _stderr_is_terminal()
-        console = _stderr() if terminal or stats else None
-        live_source = any(n.spec.live for n in graph.sources)
-        ctx = RunContext(
-            stdout=binary_stdout(),
-            console=console if terminal and not quiet else None,
-            live=is_terminal(sys.stdout) or live_source,
-            live_source=live_source,
-            quiet=quiet,
-            debug=debug,
-            # A live stats table takes the place of the progress bars (one live display at a time).
-            progress=_progress_board(console)
-            if console is not None and terminal and not (quiet or stats)
-            else None,
-            stats=[] if stats else None,
-        )
-        if ctx.progress is not None:
-            ctx.progress.share_terminal_with(ctx.stdout)
-        previous = _install(signal.SIGTERM, _on_sigterm)
-        previous_hup = _install(signal.SIGHUP, _on_sigterm)
-        started = time.perf_counter()
-        live_stats = None
-        if ctx.stats is not None and console is not None and terminal and not quiet:
-            from .progress import LiveStats
-
-            live_stats = LiveStats(console, ctx.stats, ctx.stopwatch, started, ctx.notes)
-            live_stats.share_terminal_with(ctx.stdout)
-        try:
-            run_pipeline(graph, ctx)
-        finally:
-            if live_stats is not None:
-                live_stats.stop()
-            _install(signal.SIGTERM, previous)
-            _install(signal.SIGHUP, previous_hup)
-            if ctx.progress is not None:
-                ctx.progress.close()
-            if ctx.stats is not None and console is not None:
-                from .progress import stats_table
-
-                console.print(stats_table(ctx.stats, time.perf_counter() - started, ctx.stopwatch, ctx.notes))
-        if not ctx.selected:  # grep's rule: nothing reached a sink
-            sys.exit(EXIT_NOTHING)
-
-
-def _progress_board(console: Console) -> Any:
-    from .progress import ProgressBoard
-
-    # COBUS_PROGRESS_DELAY: seconds before a bar appears (tests set 0).
-    return ProgressBoard(console, delay=float(os.environ.get("COBUS_PROGRESS_DELAY", "1.0")))
+    run_command(pipeline, quiet=quiet, stats=stats, debug=debug)
 
 
 def _stdout_console() -> Console:
@@ -301,13 +141,6 @@ def _broken_pipe() -> NoReturn:
     raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
 
 
-def _install(signum: int, handler: Any) -> Any:
-    try:
-        return signal.signal(signum, handler)
-    except ValueError:  # not the main thread (a test runner)
-        return None
-
-
 @main.command()
 @_pipeline_argument
 @_debug_option
@@ -316,7 +149,7 @@ def check(pipeline: tuple[str, ...], debug: bool) -> None:
     from .spec import load
 
     with _guard(debug):
-        graph = load(_pipeline_arg(pipeline))
+        graph = load(pipeline_text(pipeline))
         click.echo(f"ok: {len(graph.nodes)} stages, {len(graph.sources)} source(s)", file=_stdout_text())
 
 
@@ -329,7 +162,7 @@ def explain(pipeline: tuple[str, ...], debug: bool) -> None:
     from .spec import load
 
     with _guard(debug):
-        tree = graph_tree(load(_pipeline_arg(pipeline)))
+        tree = graph_tree(load(pipeline_text(pipeline)))
         _stdout_console().print(tree)
 
 
@@ -404,11 +237,11 @@ def tail_command(files: tuple[str, ...], by_descriptor: bool, by_name: bool, **g
         except UsageError as exc:
             click.echo(f"cobus tail: {exc}", err=True)
             sys.exit(EXIT_USAGE)
-        previous = _install(signal.SIGTERM, _on_sigterm)
+        previous = install(signal.SIGTERM, on_sigterm)
         try:
             status = tail(files, opts, binary_stdout(), sys.stderr)
         finally:
-            _install(signal.SIGTERM, previous)
+            install(signal.SIGTERM, previous)
         sys.exit(status)
 
 

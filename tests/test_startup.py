@@ -30,8 +30,12 @@ with open(report, "w") as f:
     json.dump({"code": code, "modules": sorted(sys.modules)}, f)
 """
 
-#: Never needed by ``cat | head | print``: XML, drawing, the network, native scanners, workers.
+#: Never needed by ``cat | head | print``: XML, drawing, the network, native scanners, workers,
+#: click (cobus/entry.py reads a plain ``cobus run PIPELINE`` itself), and the formatting
+#: of records (with json: print writes lines as they are).
 HEAVY = (
+    "click",
+    "cobus.formats",
     "lxml",
     "rich",
     "socket",

@@ -13,7 +13,6 @@ from typing import IO, Annotated
 from ..context import RunContext
 from ..core import StageGen, coroutine
 from ..errors import SinkError
-from ..formats import item_line
 from ..registry import Arg, Opt, stage
 
 __all__ = ["null", "print_", "write"]
@@ -25,7 +24,9 @@ def _write_batches(out: IO[bytes], flush: bool) -> StageGen:
         batch = yield
         if isinstance(batch, bytes):
             out.write(batch)
-        else:
+        else:  # formats (and json) load with the first batch of records: lines start without them
+            from ..formats import item_line
+
             out.write(b"".join(map(item_line, batch)))
         if flush:
             out.flush()
