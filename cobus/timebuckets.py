@@ -1,0 +1,235 @@
+"""Time on an axis: a record's time read as an instant, and counts per time bucket.
+
+``count [by F] per DURATION`` tallies records per bucket of time (and per
+value): this module reads the ``per`` words, turns a field's value into an
+instant (ISO 8601 text, with or without an offset, or epoch seconds as a
+number or numeric text), cuts the time into buckets and keeps the tally.
+It draws nothing (``cobus.sinks._chart`` does) and writes nothing (the
+aggregate's Report does); it imports no stage.
+
+Discussion: where a bucket starts, and which offset it shows. Buckets are
+cut on the log's own clock: the local time (the instant plus the record's
+offset) is floored to a multiple of the width, so ``per 1h`` starts on the
+hour and ``per 24h`` at midnight of the log's zone, even at +05:30. A
+bucket is one instant: records with another offset whose local floor lands
+on the same instant share it, and the bucket shows the offset of the first
+record that made it. A time without an offset is taken as UTC for ordering
+and shown without one; epoch seconds are UTC and show ``+00:00``. Only
+whole seconds are allowed as widths, so a start is always an int.
+
+Discussion: why text is memoized. An access log repeats each second's
+timestamp text on every line of that second, so a bucket is found by one
+dict lookup per record and ``fromisoformat`` runs once per distinct text
+(the memo is cleared when it grows, so a long follow stays bounded).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+from .fields import Field
+from .formats import parse_duration
+from .registry import ParamError
+
+__all__ = [
+    "DEFAULT_TIME",
+    "Bucket",
+    "Bucketer",
+    "TimeTally",
+    "per_check",
+    "per_reads",
+    "split_per",
+]
+
+#: The field holding a record's time unless ``--time FIELD`` names another
+#: (``parse apache`` and many JSON and logfmt logs call it ``ts``).
+DEFAULT_TIME = "ts"
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: Epoch seconds a datetime can show: years 1 to 9999.
+_FIRST, _LAST = -62135596800, 253402300800
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
+_MEMO_LIMIT = 4096
+
+Check = Callable[[dict[str, Any]], None]
+Reads = Callable[[Mapping[str, Any]], "frozenset[str] | None"]
+
+
+def split_per(words: Sequence[str]) -> tuple[tuple[str, ...], str | None]:
+    """``("by", "status", "per", "1m")`` -> ``(("by", "status"), "1m")``; no ``per``: ``(words, None)``.
+
+    ``per DURATION`` comes last; ``per`` anywhere else is an error (raised as
+    ValueError), except as a field name after ``by``.
+    """
+    words = tuple(words)
+    head, per = (words[:-2], words[-1]) if len(words) >= 2 and words[-2] == "per" else (words, None)
+    for i, word in enumerate(head):
+        if word == "per" and not (i == 1 and head[0] == "by"):  # "by per": a field called per
+            if i == len(head) - 1:
+                raise ValueError("per needs a duration, e.g. per 1m")
+            raise ValueError("per DURATION comes last, e.g. count by status per 1m")
+    return head, per
+
+
+def bucket_width(text: str) -> int:
+    """The width of ``per TEXT`` in whole seconds (ValueError when it is not one)."""
+    seconds = parse_duration(text)
+    if seconds != int(seconds):
+        raise ValueError(f"per takes whole seconds (1s, 5m, 1h), not {text!r}")
+    return int(seconds)
+
+
+def per_check(check: Check) -> Check:
+    """``check`` of the ``by`` words, with ``per DURATION``, ``--time`` and ``--chart`` checked first."""
+
+    def checked(params: dict[str, Any]) -> None:
+        try:
+            words, per = split_per(params.get("by") or ())
+            if per is not None:
+                bucket_width(per)
+        except ValueError as exc:
+            raise ParamError("by", str(exc)) from None
+        for name in ("time", "chart"):
+            if params.get(name) and per is None:
+                raise ParamError(name, f"--{name} needs per DURATION, e.g. count per 1m --{name} ...")
+        if params.get("time") == "":
+            raise ParamError("time", "needs a field name")
+        check({**params, "by": words})
+
+    return checked
+
+
+def per_reads(reads: Reads) -> Reads:
+    """``reads`` of the ``by`` words, plus the time field when ``per`` is given."""
+
+    def read(params: Mapping[str, Any]) -> frozenset[str] | None:
+        words, per = split_per(params.get("by") or ())
+        fields = reads({**params, "by": words})
+        if per is None or fields is None:
+            return fields
+        return fields | {params.get("time") or DEFAULT_TIME}
+
+    return read
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Bucket:
+    """One bucket of time: its start (epoch seconds), shown as ISO 8601 in ``offset``.
+
+    Equal, hashed and ordered by ``start`` alone; ``str()`` is the text
+    ``bucket`` shows in every output.
+    """
+
+    start: int
+    offset: int | None = field(compare=False)
+    text: str = field(compare=False)
+
+    def __str__(self) -> str:
+        return self.text
+
+    @classmethod
+    def at(cls, start: int, offset: int | None) -> Bucket:
+        local = _EPOCH + timedelta(seconds=start + (offset or 0))
+        if offset is None:
+            text = local.replace(tzinfo=None).isoformat()
+        else:
+            text = local.replace(tzinfo=timezone(timedelta(seconds=offset))).isoformat()
+        return cls(start, offset, text)
+
+
+class Bucketer:
+    """Field values -> the :class:`Bucket` each falls in (None: no time there)."""
+
+    def __init__(self, width: int) -> None:
+        self.width = width
+        self._texts: dict[str, Bucket | None] = {}
+        self._starts: dict[int, Bucket] = {}
+
+    def buckets(self, values: Sequence[Any]) -> list[Bucket | None]:
+        """The bucket of each value: text by the memo, anything else one by one."""
+        texts = self._texts
+        try:
+            return [texts[v] for v in values]
+        except (KeyError, TypeError):
+            return [texts[v] if type(v) is str and v in texts else self.bucket(v) for v in values]
+
+    def bucket(self, value: Any) -> Bucket | None:
+        """The bucket of one value (ISO text, epoch seconds as number or text), or None."""
+        kind = type(value)
+        if kind is int or kind is float:
+            return self._of(value, 0)
+        if kind is not str:
+            return None  # missing, null, a bool, an object
+        if len(self._texts) >= _MEMO_LIMIT:
+            self._texts.clear()
+        found = self._texts[value] = self._of_text(value.strip())
+        return found
+
+    def _of_text(self, text: str) -> Bucket | None:
+        if _NUMBER.fullmatch(text):
+            return self._of(float(text) if "." in text else int(text), 0)
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            return None
+        delta = moment.utcoffset()
+        if delta is None:
+            return self._of(moment.replace(tzinfo=UTC).timestamp(), None)
+        return self._of(moment.timestamp(), int(delta.total_seconds()))
+
+    def _of(self, seconds: float, offset: int | None) -> Bucket | None:
+        if not _FIRST <= seconds < _LAST or math.isnan(seconds):
+            return None
+        local = seconds + (offset or 0)
+        start = int(local // self.width) * self.width - (offset or 0)
+        found = self._starts.get(start)
+        if found is None:
+            try:
+                found = self._starts[start] = Bucket.at(start, offset)
+            except OverflowError:  # the first or the last bucket of the calendar
+                return None
+        return found
+
+
+class TimeTally:
+    """``count [by F] per D``: counts per bucket (and group key), and the records without a time."""
+
+    def __init__(
+        self,
+        width: int,
+        time_field: str,
+        keys_of: Callable[[Sequence[dict[str, Any]]], list[Any]] | None,
+    ) -> None:
+        self.bucketer = Bucketer(width)
+        self.time = Field(time_field)
+        self.keys_of = keys_of
+        self.tally: Counter[Any] = Counter()
+        #: Records whose time field is missing or not a time.
+        self.skipped = 0
+
+    def add(self, batch: Sequence[dict[str, Any]]) -> None:
+        buckets = self.bucketer.buckets(self.time.values(batch))
+        missing = buckets.count(None)
+        self.skipped += missing
+        if self.keys_of is None:
+            self.tally.update(buckets)
+            if missing:
+                del self.tally[None]
+            return
+        pairs: Any = zip(buckets, self.keys_of(batch), strict=True)
+        if missing:
+            pairs = [pair for pair in pairs if pair[0] is not None]
+        self.tally.update(pairs)
+
+    def rows(self, sort_text: Callable[[Any], str]) -> list[tuple[Any, ...]]:
+        """``(bucket, *keys, count)`` by bucket, then count (largest first), then the keys' text."""
+        if self.keys_of is None:
+            return sorted(self.tally.items())
+        items = sorted(self.tally.items(), key=lambda kv: (kv[0][0].start, -kv[1], sort_text(kv[0][1])))
+        return [(bucket, *key, n) if type(key) is tuple else (bucket, key, n) for (bucket, key), n in items]
