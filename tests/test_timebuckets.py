@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -273,3 +275,49 @@ def test_live_chart_shows_the_latest_buckets_that_fit() -> None:
     assert len(lines) == 9
     assert lines[:2] == ["count per 1m · 2008-02-24 · -06:00", "    ⋮  23 buckets not shown"]
     assert lines[2].startswith("10:23  24 ") and lines[-1].startswith("10:29  30 ")
+
+
+pexpect = pytest.importorskip("pexpect")
+
+
+def _spawn(pipeline: str) -> Any:
+    # NO_COLOR: the bars' fill characters still tell the series apart, and no escape splits the text.
+    env = {**os.environ, "TERM": "xterm", "COLUMNS": "80", "LINES": "24", "NO_COLOR": "1"}
+    return pexpect.spawn(
+        sys.executable,
+        ["-m", "cobus", "run", pipeline],
+        env=env,
+        timeout=60,
+        dimensions=(24, 80),
+        encoding="utf-8",
+    )
+
+
+def test_on_a_terminal_the_chart_is_printed_once(access_log: Path) -> None:
+    child = _spawn(f"cat {access_log} | parse apache | count by status per 1m --chart")
+    child.expect(pexpect.EOF)
+    child.close()
+    screen = child.before
+    assert child.exitstatus == 0, screen
+    assert "count by status per 1m · 2008-02-24" in screen
+    assert "█ 200" in screen and "▓ 404" in screen
+    for label in ("09:59-06:00", "10:00-06:00", "10:01-06:00", "10:02-06:00", "11:03-05:00"):
+        assert screen.count(label) == 1, label
+
+
+def test_on_a_terminal_a_followed_chart_is_redrawn_live(tmp_path: Path) -> None:
+    log = tmp_path / "access.log"
+    log.write_text("".join(apache(f"24/Feb/2008:10:00:{s:02d} -0600", 200) for s in range(3)))
+    child = _spawn(f"follow --from-start {log} | parse apache | count per 1m --chart")
+    try:
+        child.expect("count per 1m", timeout=30)
+        child.expect("10:00  3 █", timeout=30)
+        with open(log, "a") as f:
+            f.write("".join(apache(f"24/Feb/2008:10:02:{s:02d} -0600", 404) for s in range(6)))
+        child.expect("10:01  0", timeout=30)  # a new frame: the empty minute drawn, then the new bucket
+        child.expect("10:02  6 █", timeout=30)
+        assert child.isalive()
+    finally:
+        child.kill(15)
+        child.expect(pexpect.EOF, timeout=30)
+        child.close()
