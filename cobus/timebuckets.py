@@ -17,10 +17,17 @@ record that made it. A time without an offset is taken as UTC for ordering
 and shown without one; epoch seconds are UTC and show ``+00:00``. Only
 whole seconds are allowed as widths, so a start is always an int.
 
-Discussion: why text is memoized. An access log repeats each second's
-timestamp text on every line of that second, so a bucket is found by one
-dict lookup per record and ``fromisoformat`` runs once per distinct text
-(the memo is cleared when it grows, so a long follow stays bounded).
+Discussion: why text is memoized by the minute. Parsing a time costs
+about as much as parsing the line it came from, and most lines of a quiet
+access log have a second of their own. When the width is whole minutes the
+seconds cannot change the bucket, so ISO text with its seconds at
+characters 17-18 (``2008-02-24T00:08:59-06:00``) is remembered without
+them: the bucket is one slice and one dict lookup per record, and
+``fromisoformat`` runs once a minute. The lookup takes that key only when
+the two characters are 00-59, and only such text was ever stored under
+one, so text that would not parse never borrows a bucket; other text is
+remembered whole. The memo is cleared when it grows (a long follow stays
+bounded).
 """
 
 from __future__ import annotations
@@ -56,6 +63,10 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _FIRST, _LAST = -62135596800, 253402300800
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
 _MEMO_LIMIT = 4096
+#: ISO 8601 text whose seconds are characters 17-18 (``2008-02-24T00:08:59...``).
+_SECONDS_AT_17 = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:[0-5]\d")
+_SECONDS = frozenset(f"{i:02d}" for i in range(60))
+_UNSEEN: Any = object()
 
 Check = Callable[[dict[str, Any]], None]
 Reads = Callable[[Mapping[str, Any]], "frozenset[str] | None"]
@@ -144,34 +155,62 @@ class Bucket:
 
 
 class Bucketer:
-    """Field values -> the :class:`Bucket` each falls in (None: no time there)."""
+    """Field values -> the start of the bucket each falls in (None: no time there).
+
+    Tallies are keyed by the start, an int (hashed in C); :meth:`at` gives
+    the :class:`Bucket` a start shows as.
+    """
 
     def __init__(self, width: int) -> None:
         self.width = width
-        self._texts: dict[str, Bucket | None] = {}
-        self._starts: dict[int, Bucket] = {}
+        #: Text (or its minute key, see the module's Discussion) -> bucket start.
+        self._texts: dict[str, int | None] = {}
+        self._buckets: dict[int, Bucket] = {}
+        self._by_minute = width % 60 == 0
 
-    def buckets(self, values: Sequence[Any]) -> list[Bucket | None]:
-        """The bucket of each value: text by the memo, anything else one by one."""
+    def starts(self, values: Sequence[Any]) -> list[int | None]:
+        """The bucket start of each value: text by the memo, anything else one by one."""
         texts = self._texts
         try:
-            return [texts[v] for v in values]
-        except (KeyError, TypeError):
-            return [texts[v] if type(v) is str and v in texts else self.bucket(v) for v in values]
+            keys = (
+                [v[:17] + v[19:] if v[17:19] in _SECONDS else v for v in values]
+                if self._by_minute
+                else values
+            )
+            found = [texts.get(k, _UNSEEN) for k in keys]
+        except TypeError:  # not all text (numbers, missing, objects): one by one
+            return [self.start(v) for v in values]
+        if _UNSEEN in found:  # text not seen yet: a new minute, say
+            found = [self.start(v) if f is _UNSEEN else f for v, f in zip(values, found, strict=True)]
+        return found
 
     def bucket(self, value: Any) -> Bucket | None:
-        """The bucket of one value (ISO text, epoch seconds as number or text), or None."""
+        """The bucket of one value, or None."""
+        start = self.start(value)
+        return None if start is None else self._buckets[start]
+
+    def at(self, start: int) -> Bucket:
+        """The bucket starting at ``start`` (one that a value fell in)."""
+        return self._buckets[start]
+
+    def start(self, value: Any) -> int | None:
+        """The bucket start of one value (ISO text, epoch seconds as number or text), or None."""
         kind = type(value)
         if kind is int or kind is float:
             return self._of(value, 0)
         if kind is not str:
             return None  # missing, null, a bool, an object
-        if len(self._texts) >= _MEMO_LIMIT:
-            self._texts.clear()
-        found = self._texts[value] = self._of_text(value.strip())
+        key = value
+        if self._by_minute and _SECONDS_AT_17.match(value):
+            key = value[:17] + value[19:]
+        found = self._texts.get(key, _UNSEEN)
+        if found is _UNSEEN:
+            if len(self._texts) >= _MEMO_LIMIT:
+                self._texts.clear()
+            found = self._texts[key] = self._of_text(value.strip())
         return found
 
-    def _of_text(self, text: str) -> Bucket | None:
+    def _of_text(self, text: str) -> int | None:
         if _NUMBER.fullmatch(text):
             return self._of(float(text) if "." in text else int(text), 0)
         try:
@@ -183,18 +222,17 @@ class Bucketer:
             return self._of(moment.replace(tzinfo=UTC).timestamp(), None)
         return self._of(moment.timestamp(), int(delta.total_seconds()))
 
-    def _of(self, seconds: float, offset: int | None) -> Bucket | None:
+    def _of(self, seconds: float, offset: int | None) -> int | None:
         if not _FIRST <= seconds < _LAST or math.isnan(seconds):
             return None
         local = seconds + (offset or 0)
         start = int(local // self.width) * self.width - (offset or 0)
-        found = self._starts.get(start)
-        if found is None:
+        if start not in self._buckets:
             try:
-                found = self._starts[start] = Bucket.at(start, offset)
+                self._buckets[start] = Bucket.at(start, offset)
             except OverflowError:  # the first or the last bucket of the calendar
                 return None
-        return found
+        return start
 
 
 class TimeTally:
@@ -209,27 +247,31 @@ class TimeTally:
         self.bucketer = Bucketer(width)
         self.time = Field(time_field)
         self.keys_of = keys_of
+        #: Counts by bucket start, or by (bucket start, group key).
         self.tally: Counter[Any] = Counter()
         #: Records whose time field is missing or not a time.
         self.skipped = 0
 
     def add(self, batch: Sequence[dict[str, Any]]) -> None:
-        buckets = self.bucketer.buckets(self.time.values(batch))
-        missing = buckets.count(None)
+        starts = self.bucketer.starts(self.time.values(batch))
+        missing = starts.count(None)
         self.skipped += missing
         if self.keys_of is None:
-            self.tally.update(buckets)
+            self.tally.update(starts)
             if missing:
                 del self.tally[None]
             return
-        pairs: Any = zip(buckets, self.keys_of(batch), strict=True)
+        pairs: Any = zip(starts, self.keys_of(batch), strict=True)
         if missing:
             pairs = [pair for pair in pairs if pair[0] is not None]
         self.tally.update(pairs)
 
     def rows(self, sort_text: Callable[[Any], str]) -> list[tuple[Any, ...]]:
         """``(bucket, *keys, count)`` by bucket, then count (largest first), then the keys' text."""
+        at = self.bucketer.at
         if self.keys_of is None:
-            return sorted(self.tally.items())
-        items = sorted(self.tally.items(), key=lambda kv: (kv[0][0].start, -kv[1], sort_text(kv[0][1])))
-        return [(bucket, *key, n) if type(key) is tuple else (bucket, key, n) for (bucket, key), n in items]
+            return [(at(start), n) for start, n in sorted(self.tally.items())]
+        items = sorted(self.tally.items(), key=lambda kv: (kv[0][0], -kv[1], sort_text(kv[0][1])))
+        return [
+            (at(start), *key, n) if type(key) is tuple else (at(start), key, n) for (start, key), n in items
+        ]

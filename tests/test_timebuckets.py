@@ -148,9 +148,26 @@ def test_buckets_start_on_the_logs_local_clock() -> None:
 def test_memoized_and_slow_paths_agree() -> None:
     values = ["2008-02-24T10:00:05-06:00", 1203868805, None, "2008-02-24T10:00:05-06:00", "x"]
     one = Bucketer(60)
-    first = one.buckets(values)  # fills the memo on the slow path
-    assert one.buckets(values) == first == [Bucketer(60).bucket(v) for v in values]
-    assert first[0] == first[1] and first[2] is None and first[4] is None
+    first = one.starts(values)  # fills the memo on the slow path
+    assert one.starts(values) == first == [Bucketer(60).start(v) for v in values]
+    assert first[0] == first[1] == 1203868800 and first[2] is None and first[4] is None
+
+
+def test_the_minute_memo_never_lends_a_bucket_to_bad_text() -> None:
+    minute = Bucketer(60)
+    assert minute.starts(["2008-02-24T10:00:30-06:00"]) == [1203868800]
+    batch = [
+        "2008-02-24T10:00:59-06:00",  # the same minute: found by its key
+        "2008-02-24T10:00:xx-06:00",
+        "2008-02-24T10:00:60-06:00",  # no 60th second in fromisoformat
+        "2008-02-24T10:00:-06:00",  # fromisoformat reads 10:00 (not a memo key: whole)
+        "2008-02-24T10:00:59-05:00",  # another offset: another key, another minute
+        "2008-02-24T10:00:59.5-06:00",
+    ]
+    assert minute.starts(batch) == [1203868800, None, None, 1203868800, 1203865200, 1203868800]
+    assert minute.starts(batch) == [Bucketer(60).start(v) for v in batch]  # now all from the memo
+    seconds = Bucketer(7)  # not whole minutes: every text is its own key
+    assert seconds.starts(batch[:2]) == [1203868853, None]  # 7 s buckets on the local clock
 
 
 @pytest.mark.parametrize(
