@@ -49,6 +49,7 @@ __all__ = [
     "Bucket",
     "Bucketer",
     "TimeTally",
+    "bucket_width",
     "per_check",
     "per_reads",
     "split_per",

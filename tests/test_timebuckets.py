@@ -129,7 +129,10 @@ def test_json_epoch_and_iso_times_with_time_field(cli, json_log: Path) -> None:
 def test_without_time_field_every_record_is_skipped_not_a_crash(cli, json_log: Path) -> None:
     r = cli("run", f"cat {json_log} | parse json | count per 1m")
     assert (r.exit_code, r.stdout) == (0, "")
-    assert r.stderr == "cobus: count per 1m: 12 record(s) without a time in ts were skipped\n"
+    assert r.stderr == (
+        "cobus: count per 1m: 12 record(s) without a time in ts were skipped"
+        " (--time FIELD names the field holding the time)\n"
+    )
 
 
 def test_buckets_start_on_the_logs_local_clock() -> None:

@@ -398,7 +398,10 @@ def _count_per(
         )
     finally:
         if tally.skipped:
-            ctx.warn(f"count per {per}: {tally.skipped} record(s) without a time in {time} were skipped")
+            hint = "" if tally.tally else " (--time FIELD names the field holding the time)"
+            ctx.warn(
+                f"count per {per}: {tally.skipped} record(s) without a time in {time} were skipped{hint}"
+            )
 
 
 @stage(
