@@ -147,6 +147,7 @@ class Bucket:
 
     @classmethod
     def at(cls, start: int, offset: int | None) -> Bucket:
+        """The bucket starting at ``start``, shown in ``offset`` (None: without one)."""
         local = _EPOCH + timedelta(seconds=start + (offset or 0))
         if offset is None:
             text = local.replace(tzinfo=None).isoformat()
@@ -254,15 +255,20 @@ class TimeTally:
         self.skipped = 0
 
     def add(self, batch: Sequence[dict[str, Any]]) -> None:
-        starts = self.bucketer.starts(self.time.values(batch))
+        """Count a batch of records."""
+        self.add_columns(self.time.values(batch), self.keys_of(batch) if self.keys_of is not None else None)
+
+    def add_columns(self, times: Sequence[Any], keys: Sequence[Any] | None) -> None:
+        """Count records given as columns: their time values and (with ``by``) their group keys."""
+        starts = self.bucketer.starts(times)
         missing = starts.count(None)
         self.skipped += missing
-        if self.keys_of is None:
+        if keys is None:
             self.tally.update(starts)
             if missing:
                 del self.tally[None]
             return
-        pairs: Any = zip(starts, self.keys_of(batch), strict=True)
+        pairs: Any = zip(starts, keys, strict=True)
         if missing:
             pairs = [pair for pair in pairs if pair[0] is not None]
         self.tally.update(pairs)
