@@ -22,6 +22,7 @@ import io
 from collections import Counter
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from operator import itemgetter
 from typing import IO, Annotated, Any
 
@@ -34,6 +35,7 @@ from ..fields import Field, group_keys
 from ..formats import field_text, parse_duration
 from ..metering import REDRAW_EVERY
 from ..registry import ANY, Arg, Opt, ParamError, stage
+from ..timebuckets import DEFAULT_TIME, TimeTally, bucket_width, per_check, per_reads, split_per
 from ._screen import terminal_console
 
 __all__ = ["Report", "View", "count", "parse_duration", "sum_", "top", "uniq"]
@@ -183,8 +185,11 @@ class Report:
         live: bool = False,
         as_csv: bool = False,
         every: float | None = None,
+        render: Callable[[View], Any] | None = None,
     ) -> None:
         self.out = out
+        #: View -> what a terminal shows (``count ... --chart`` draws a chart).
+        self.render = render or rich_table
         self.clock = clock
         self.console = console if not as_csv else None
         self.as_csv = as_csv
@@ -196,7 +201,14 @@ class Report:
         self.hold: Hold | None = None
 
     @classmethod
-    def for_run(cls, ctx: RunContext, *, as_csv: bool = False, every: str | None = None) -> Report:
+    def for_run(
+        cls,
+        ctx: RunContext,
+        *,
+        as_csv: bool = False,
+        every: str | None = None,
+        render: Callable[[View], Any] | None = None,
+    ) -> Report:
         report = cls(
             ctx.stdout,
             clock=ctx.clock,
@@ -204,6 +216,7 @@ class Report:
             live=ctx.live_source,
             as_csv=as_csv,
             every=parse_duration(every) if every else None,
+            render=render,
         )
         # What it tallies reaches the output only in the last view (cobus.delivery).
         report.hold = ctx.delivery.hold("aggregate")
@@ -225,7 +238,7 @@ class Report:
     def final(self, view: View) -> None:
         """The last view, written exactly once when the sink closes."""
         if self._live is not None:
-            self._live.update(rich_table(view), refresh=True)
+            self._live.update(self.render(view), refresh=True)
             self._live.stop()
         else:
             self._print(view)
@@ -238,14 +251,14 @@ class Report:
             from rich.live import Live
 
             # auto_refresh=False: no refresh thread reading the tallies while they change.
-            self._live = Live(rich_table(view), console=self.console, auto_refresh=False)
+            self._live = Live(self.render(view), console=self.console, auto_refresh=False)
             self._live.start(refresh=True)
         else:
-            self._live.update(rich_table(view), refresh=True)
+            self._live.update(self.render(view), refresh=True)
 
     def _print(self, view: View) -> None:
         if self.console is not None:
-            self.console.print(rich_table(view))
+            self.console.print(self.render(view))
             return
         text = csv_text(view) if self.as_csv else plain_text(view)
         if self.printed:
@@ -304,20 +317,32 @@ def _report_loop(
 @stage(
     "count",
     role="sink",
-    check=_checker(by="by"),
-    reads=_reader(by="by"),
+    check=per_check(_checker(by="by")),
+    reads=per_reads(_reader(by="by")),
     consumes_if=lambda params: RECORDS if params.get("by") else ANY,
     columnar=True,
     examples=(
         "cat access-log | grep -i python | count",
         "cat access-log | parse apache | count by status",
         "follow access-log | parse apache | count by host,status --every 10s",
+        "cat access-log | parse apache | count by status per 1h",
+        "follow access-log | parse apache | count by status per 1m --chart",
+        "cat app.jsonl | parse json | count per 5m --time time",
     ),
 )
 @coroutine
 def count(
     *,
-    by: Annotated[tuple[str, ...], Arg("by FIELD[,FIELD]: count records per value", metavar="by FIELD")] = (),
+    by: Annotated[
+        tuple[str, ...],
+        Arg(
+            "by FIELD[,FIELD]: count records per value; per DURATION: per bucket of time", metavar="by FIELD"
+        ),
+    ] = (),
+    time: Annotated[
+        str | None, Opt("", "with per: the field holding the time (default ts)", metavar="FIELD")
+    ] = None,
+    chart: Annotated[bool, Opt("", "with per, on a terminal: draw the counts as a bar chart")] = False,
     csv: CsvOpt = False,
     every: EveryOpt = None,
     ctx: RunContext,
@@ -328,7 +353,24 @@ def count(
     `by`, prints one row per distinct value (a record lacking the field counts
     under an empty value): a table on a terminal, `value<TAB>count` lines when
     piped (several fields: one column each), a header and CSV rows with --csv.
+
+    With `per DURATION` (last: `count per 5m`, `count by status per 1m`),
+    counts per bucket of time on the record's `ts` (or `--time FIELD`): ISO
+    8601 text, or epoch seconds as a number or numeric text. One row per
+    bucket (and value): `bucket<TAB>value<TAB>count` when piped, by bucket,
+    then largest count first; the bucket is its start in ISO 8601 with the
+    log's offset (buckets start on the log's local clock: `per 1h` on the
+    hour). Records without a time are skipped and counted on stderr at the
+    end. `--chart` draws one bar per bucket on a terminal (stacked by the
+    most frequent values), redrawn live on a followed file; piped, it is
+    ignored and the rows are written.
     """
+    by, per = split_per(by)
+    if per is not None:
+        yield from _count_per(
+            _by_fields(by), per, time=time or DEFAULT_TIME, chart=chart, csv=csv, every=every, ctx=ctx
+        )
+        return
     fields = _by_fields(by)
     report = Report.for_run(ctx, as_csv=csv, every=every)
     tally: Counter[Any] = Counter()
@@ -346,6 +388,32 @@ def count(
         return View.ranked(fields, "count", tally) if fields else View.single("count", total)
 
     yield from _report_loop(report, add, view)
+
+
+def _count_per(
+    fields: list[str], per: str, *, time: str, chart: bool, csv: bool, every: str | None, ctx: RunContext
+) -> Generator[None, Any, None]:
+    """``count [by F] per D``: the tally and the chart are :mod:`cobus.timebuckets`' and ``_chart``'s."""
+    width = bucket_width(per)
+    tally = TimeTally(width, time, _key_function(fields) if fields else None)
+    render: Callable[[View], Any] | None = None
+    if chart:
+        from ._chart import BucketChart
+
+        render = partial(BucketChart, width=width, per=per, window=ctx.live_source)
+    report = Report.for_run(ctx, as_csv=csv, every=every, render=render)
+    try:
+        yield from _report_loop(
+            report,
+            lambda batch: tally.add(_records(batch, "count per")),
+            lambda: View(("bucket", *fields), "count", tally.rows(_sort_text)),
+        )
+    finally:
+        if tally.skipped:
+            hint = "" if tally.tally else " (--time FIELD names the field holding the time)"
+            ctx.warn(
+                f"count per {per}: {tally.skipped} record(s) without a time in {time} were skipped{hint}"
+            )
 
 
 @stage(
