@@ -244,7 +244,7 @@ class TimeTally:
         self,
         width: int,
         time_field: str,
-        keys_of: Callable[[Sequence[dict[str, Any]]], list[Any]] | None,
+        keys_of: Callable[[Any], list[Any]] | None,  # records or Columns -> their group keys
     ) -> None:
         self.bucketer = Bucketer(width)
         self.time = Field(time_field)

@@ -365,3 +365,19 @@ def test_real_logs_give_the_same_on_both_paths(cli: Any, tail: str, name: str) -
     same = (records.exit_code, records.stdout, records.stderr)
     assert (columns.exit_code, columns.stdout, columns.stderr) == same
     assert columns.exit_code == 0 and columns.stdout
+
+
+def test_time_buckets_count_columns_as_they_count_records(cli: Any, log: Path) -> None:
+    tail = "where status>=300 | count by status per 10m"
+    assert (
+        "parse makes only status, ts, as columns"
+        in cli("explain", f"cat {log} | parse apache | {tail}").stdout
+    )
+    columns = cli("run", f"cat {log} | parse apache | {tail}")
+    records = cli("run", f"cat {log} | parse apache | head 100000000 | {tail}")
+    assert (columns.exit_code, columns.stdout, columns.stderr) == (
+        records.exit_code,
+        records.stdout,
+        records.stderr,
+    )
+    assert columns.stdout.count("\n") > 5

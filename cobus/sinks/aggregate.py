@@ -390,6 +390,15 @@ def count(
     yield from _report_loop(report, add, view)
 
 
+def _add_timed(tally: TimeTally, batch: Any) -> None:
+    """Records into the time tally; columns a column at a time."""
+    if type(batch) is not Columns:
+        tally.add(batch)
+        return
+    keys = tally.keys_of(batch) if tally.keys_of is not None else None
+    tally.add_columns(batch.column(tally.time.name), keys)
+
+
 def _count_per(
     fields: list[str], per: str, *, time: str, chart: bool, csv: bool, every: str | None, ctx: RunContext
 ) -> Generator[None, Any, None]:
@@ -405,7 +414,7 @@ def _count_per(
     try:
         yield from _report_loop(
             report,
-            lambda batch: tally.add(_records(batch, "count per")),
+            lambda batch: _add_timed(tally, _records(batch, "count per")),
             lambda: View(("bucket", *fields), "count", tally.rows(_sort_text)),
         )
     finally:
