@@ -12,14 +12,11 @@ given as ``name=value``; how words become values is the spec's
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
-import inspect
 import re
 import types
 import typing
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
 from .errors import SpecError
@@ -37,6 +34,7 @@ __all__ = [
     "ParamError",
     "Registry",
     "StageSpec",
+    "as_written",
     "declaration",
     "registry",
     "stage",
@@ -65,8 +63,7 @@ class Opt(NamedTuple):
     metavar: str = ""
 
 
-@dataclass(frozen=True)
-class Branches:
+class Branches(NamedTuple):
     """Annotation: the stage takes ``[ sub-pipelines ]`` (threaded, parallel ...).
 
     ``count`` is how many it takes (None: any); ``filters_only`` refuses a
@@ -74,7 +71,7 @@ class Branches:
     """
 
     help: str = ""
-    count: int | None = None
+    count: int | None = None  # type: ignore[assignment]  # a field, shadowing tuple.count on purpose
     filters_only: bool = False
 
 
@@ -92,8 +89,7 @@ class ParamError(ValueError):
         return cls(param, f"bad regular expression: {exc.msg}{where}")
 
 
-@dataclass(frozen=True)
-class Param:
+class Param(NamedTuple):
     name: str
     type: Any
     default: Any
@@ -122,9 +118,15 @@ class Param:
         return f"[{spelled}]" if self.is_flag else f"[{spelled} {meta}]"
 
 
-@dataclass(frozen=True)
-class StageSpec:
-    """What the registry knows of one stage."""
+class StageSpec(NamedTuple):
+    """What the registry knows of one stage.
+
+    Discussion: why NamedTuples here. A frozen dataclass says the same, but
+    building the class (and importing :mod:`dataclasses`, which imports
+    :mod:`inspect`) is a measurable part of cobus's start-up, and these
+    three classes are on every run's path. A NamedTuple is as immutable,
+    has ``_fields``/``_replace``, and costs a fifth to define.
+    """
 
     name: str
     role: Role
@@ -277,6 +279,20 @@ class Registry:
                 )
         return spec
 
+    def declared_code(self, name: str, role: str, module: str) -> _Code | None:
+        """What the declared table says of a stage's code, when it declares it in ``module``.
+
+        A stage registering itself takes its parameters and help from here
+        rather than reading its signature (:mod:`inspect` and
+        :func:`typing.get_type_hints` are a fair share of a run's start-up);
+        the test of the table reads them from the code (:func:`as_written`).
+        """
+        key = _key(name, role)
+        if self._modules.get(key) != module or not self._loaded:
+            return None
+        spec = self._declared[key]
+        return spec.params, spec.wants_ctx, spec.branches, spec.branch_rules, spec.doc
+
     def _known(self) -> dict[tuple[str, str], StageSpec]:
         return {**self.load()._declared, **self._stages}
 
@@ -330,7 +346,7 @@ def declaration(spec: StageSpec) -> tuple[str, dict[str, Any]]:
     and the pairs (step, callable) of ``absorbs``, which become :data:`LATER` (their
     module is the factory's; a pipeline's nodes hold the registered spec).
     """
-    fields = {f.name: getattr(spec, f.name) for f in dataclasses.fields(spec)}
+    fields = dict(zip(spec._fields, as_written(spec), strict=True))
     for name, value in fields.items():
         if _holds_code(value):
             fields[name] = LATER
@@ -386,9 +402,10 @@ def stage(
     """Register a stage factory under ``name``; its docstring is its help."""
 
     def register(factory: Callable[..., Any]) -> Callable[..., Any]:
-        params, wants_ctx, branches, rules = _params_of(factory)
-        doc = inspect.getdoc(factory) or ""
-        (into or registry).add(
+        reg = into or registry
+        code = reg.declared_code(name, role, factory.__module__) or _code_of(factory)
+        params, wants_ctx, branches, rules, doc = code
+        reg.add(
             StageSpec(
                 name=name,
                 role=role,
@@ -421,9 +438,36 @@ def stage(
     return register
 
 
+#: What a factory's code says of its stage: params, wants_ctx, branches, branch_rules, doc.
+_Code = tuple[tuple[Param, ...], bool, str | None, Branches | None, str]
+
+
+def _code_of(factory: Callable[..., Any]) -> _Code:
+    """Read a factory's signature and docstring (what the declared table saves a run)."""
+    import inspect
+
+    params, wants_ctx, branches, rules = _params_of(factory)
+    return params, wants_ctx, branches, rules, inspect.getdoc(factory) or ""
+
+
+def as_written(spec: StageSpec) -> StageSpec:
+    """``spec`` with what its factory's code says read again (the table is checked against this)."""
+    params, wants_ctx, branches, rules, doc = _code_of(spec.factory)
+    return spec._replace(
+        params=params,
+        wants_ctx=wants_ctx,
+        branches=branches,
+        branch_rules=rules,
+        help=doc.split("\n", 1)[0],
+        doc=doc,
+    )
+
+
 def _params_of(
     factory: Callable[..., Any],
 ) -> tuple[tuple[Param, ...], bool, str | None, Branches | None]:
+    import inspect
+
     hints = typing.get_type_hints(factory, include_extras=True)
     params: list[Param] = []
     wants_ctx = False
