@@ -12,7 +12,6 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any, cast
 
 from .delivery import Delivery
@@ -54,35 +53,49 @@ def is_terminal(stream: Any) -> bool:
         return False
 
 
-@dataclass
 class RunContext:
-    """Per-run services handed to stages that ask for ``ctx``."""
+    """Per-run services handed to stages that ask for ``ctx``.
 
-    stdout: IO[bytes] = field(default_factory=binary_stdout)
-    #: rich Console on stderr, or None when rich output is off.
-    console: Any = None
-    clock: Callable[[], float] = time.monotonic
-    #: Output is read live (a terminal, or a followed source): flush every batch.
-    live: bool = False
-    #: A source never ends by itself (follow, listen): aggregates redraw as they go.
-    live_source: bool = False
-    quiet: bool = False
-    debug: bool = False
-    #: Callables run after the pipeline ended, in reverse order (close files ...).
-    cleanups: list[Callable[[], None]] = field(default_factory=list)
-    #: Progress bars on stderr (None: off, as when stderr is not a terminal).
-    progress: ProgressBoard | None = None
-    #: With ``--stats``: one entry per stage, filled while the pipeline runs.
-    stats: list[StageStats] | None = None
-    stopwatch: Stopwatch = field(default_factory=Stopwatch)
-    #: Non-empty batches that reached a sink (or grep -q's match): 0 means exit status 1.
-    selected: int = 0
-    #: Sources' own one-line reports (a broker consumer's counts), shown below ``--stats``.
-    notes: list[Callable[[], str]] = field(default_factory=list)
-    #: Outputs, holds and concurrency stages, for sources that confirm delivery (cobus.delivery).
-    delivery: Delivery = field(default_factory=Delivery)
+    Every field is a keyword of the constructor (a plain class, not a
+    dataclass: see :class:`cobus.registry.StageSpec` for why).
+    """
 
-    def __post_init__(self) -> None:
+    def __init__(
+        self,
+        *,
+        stdout: IO[bytes] | None = None,
+        console: Any = None,
+        clock: Callable[[], float] = time.monotonic,
+        live: bool = False,
+        live_source: bool = False,
+        quiet: bool = False,
+        debug: bool = False,
+        progress: ProgressBoard | None = None,
+        stats: list[StageStats] | None = None,
+    ) -> None:
+        self.stdout: IO[bytes] = stdout if stdout is not None else binary_stdout()
+        #: rich Console on stderr, or None when rich output is off.
+        self.console = console
+        self.clock = clock
+        #: Output is read live (a terminal, or a followed source): flush every batch.
+        self.live = live
+        #: A source never ends by itself (follow, listen): aggregates redraw as they go.
+        self.live_source = live_source
+        self.quiet = quiet
+        self.debug = debug
+        #: Callables run after the pipeline ended, in reverse order (close files ...).
+        self.cleanups: list[Callable[[], None]] = []
+        #: Progress bars on stderr (None: off, as when stderr is not a terminal).
+        self.progress = progress
+        #: With ``--stats``: one entry per stage, filled while the pipeline runs.
+        self.stats = stats
+        self.stopwatch = Stopwatch()
+        #: Non-empty batches that reached a sink (or grep -q's match): 0 means exit status 1.
+        self.selected = 0
+        #: Sources' own one-line reports (a broker consumer's counts), shown below ``--stats``.
+        self.notes: list[Callable[[], str]] = []
+        #: Outputs, holds and concurrency stages, for sources that confirm delivery (cobus.delivery).
+        self.delivery = Delivery()
         self.delivery.output("stdout", self._flush_stdout)
 
     def _flush_stdout(self) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from .core import Batch, batch_len
@@ -37,16 +36,25 @@ class Tracker:
 NO_TRACKER = Tracker()
 
 
-@dataclass
 class StageStats:
     """What one stage saw, and the time spent in it (not in the stages it feeds)."""
 
-    name: str
-    items: int = 0
-    batches: int = 0
-    seconds: float = 0.0
-    #: For a source: the stats of the stage it feeds (what it sent is what that got).
-    feeds: StageStats | None = None
+    __slots__ = ("batches", "feeds", "items", "name", "seconds")
+
+    def __init__(
+        self,
+        name: str,
+        items: int = 0,
+        batches: int = 0,
+        seconds: float = 0.0,
+        feeds: StageStats | None = None,
+    ) -> None:
+        self.name = name
+        self.items = items
+        self.batches = batches
+        self.seconds = seconds
+        #: For a source: the stats of the stage it feeds (what it sent is what that got).
+        self.feeds = feeds
 
     @property
     def items_in(self) -> int:

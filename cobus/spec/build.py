@@ -10,7 +10,6 @@ after the last of them.
 from __future__ import annotations
 
 from collections.abc import Generator
-from dataclasses import dataclass, field
 from typing import Any
 
 from ..context import RunContext
@@ -21,7 +20,6 @@ from .graph import Graph, Node
 __all__ = ["Branch", "Built", "build", "build_branch"]
 
 
-@dataclass
 class Branch:
     """A ``[ sub-pipeline ]`` handed to a stage like ``threaded`` (a :class:`cobus.core.Branch`).
 
@@ -29,9 +27,12 @@ class Branch:
     there); :meth:`build` wires it in this process in front of ``target``.
     """
 
-    graph: Graph
-    text: str
-    ctx: RunContext
+    __slots__ = ("ctx", "graph", "text")
+
+    def __init__(self, graph: Graph, text: str, ctx: RunContext) -> None:
+        self.graph = graph
+        self.text = text
+        self.ctx = ctx
 
     @property
     def input_kind(self) -> str | None:
@@ -45,14 +46,16 @@ class Branch:
         return build_branch(self.graph, target, self.ctx)
 
 
-@dataclass
 class Built:
     """A wired pipeline: one task per source, ready for the kernel."""
 
-    tasks: list[tuple[str, Generator[Any, Any, Any]]] = field(default_factory=list)
-    #: The targets the sources push into: closed again after the run, in case
-    #: a source task never started (closing twice is harmless).
-    targets: list[Target] = field(default_factory=list)
+    __slots__ = ("targets", "tasks")
+
+    def __init__(self, tasks: list[tuple[str, Generator[Any, Any, Any]]], targets: list[Target]) -> None:
+        self.tasks = tasks
+        #: The targets the sources push into: closed again after the run, in case
+        #: a source task never started (closing twice is harmless).
+        self.targets = targets
 
 
 def _call(node: Node, target: Target | None, ctx: RunContext) -> Any:

@@ -16,7 +16,6 @@ started: ``cobus check`` and ``explain`` stop here, after the planner
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from ..core import RECORDS
@@ -29,29 +28,43 @@ from .parse import Pipeline, Stage, Word
 __all__ = ["Graph", "GraphBuilder", "Node", "lower_text"]
 
 
-@dataclass
 class Node:
-    """One stage of the wired graph."""
+    """One stage of the wired graph (a plain class, as :class:`cobus.registry.StageSpec` explains)."""
 
-    id: int
-    spec: StageSpec
-    params: dict[str, Any]
-    inputs: list[int]
-    text: str = ""
-    label: str = ""
-    #: Sub-graphs of a stage that takes ``[ ... ]`` (threaded, parallel ...).
-    branches: list[Graph] = field(default_factory=list)
-    input_kind: str = ANY
-    output_kind: str | None = None
-    implicit: bool = False
-    #: The planner's choice for this node: the stages it took over and how
-    #: it runs them (None: the stage runs as written).
-    plan: Fused | None = None
-    #: Record fields this stage reads, as it declares them (None: all, or undeclared).
-    reads: frozenset[str] | None = None
-    #: For a node that makes records: the fields the stages after it read
-    #: (None: all of them, or not known). Set by the planner.
-    needs: frozenset[str] | None = None
+    def __init__(
+        self,
+        *,
+        id: int,
+        spec: StageSpec,
+        params: dict[str, Any],
+        inputs: list[int],
+        text: str = "",
+        label: str = "",
+        input_kind: str = ANY,
+        implicit: bool = False,
+    ) -> None:
+        self.id = id
+        self.spec = spec
+        self.params = params
+        self.inputs = inputs
+        self.text = text
+        self.label = label
+        #: Sub-graphs of a stage that takes ``[ ... ]`` (threaded, parallel ...).
+        self.branches: list[Graph] = []
+        self.input_kind = input_kind
+        self.output_kind: str | None = None
+        self.implicit = implicit
+        #: The planner's choice for this node: the stages it took over and how
+        #: it runs them (None: the stage runs as written).
+        self.plan: Fused | None = None
+        #: Record fields this stage reads, as it declares them (None: all, or undeclared).
+        self.reads: frozenset[str] | None = None
+        #: For a node that makes records: the fields the stages after it read
+        #: (None: all of them, or not known). Set by the planner.
+        self.needs: frozenset[str] | None = None
+
+    def __repr__(self) -> str:
+        return f"Node({self.id}, {self.text!r})"
 
     @property
     def is_sink(self) -> bool:
@@ -73,17 +86,24 @@ class Node:
         return self.plan.params if self.plan is not None else self.params
 
 
-@dataclass
 class Graph:
     """Nodes in topological order (every input comes before its consumer)."""
 
-    nodes: list[Node]
-    #: For a branch graph: the nodes whose output leaves the branch.
-    outputs: list[int] = field(default_factory=list)
-    #: For a branch graph: the kind of data fed into it.
-    input_kind: str | None = None
-    #: For a branch graph: its text as written.
-    text: str = ""
+    def __init__(
+        self,
+        nodes: list[Node],
+        *,
+        outputs: list[int] | None = None,
+        input_kind: str | None = None,
+        text: str = "",
+    ) -> None:
+        self.nodes = nodes
+        #: For a branch graph: the nodes whose output leaves the branch.
+        self.outputs: list[int] = outputs if outputs is not None else []
+        #: For a branch graph: the kind of data fed into it.
+        self.input_kind = input_kind
+        #: For a branch graph: its text as written.
+        self.text = text
 
     def node(self, node_id: int) -> Node:
         return next(n for n in self.nodes if n.id == node_id)
