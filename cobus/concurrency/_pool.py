@@ -90,6 +90,7 @@ class WorkerPool(Runner):
         *,
         workers: int,
         ordered: bool,
+        worker_args: tuple[str, ...] = (),
     ) -> None:
         super().__init__(name, target)
         self._ctx = ctx
@@ -106,6 +107,7 @@ class WorkerPool(Runner):
         argv = [sys.executable, "-m", "cobus", "worker", "--kind", branch.input_kind or ANY]
         if ctx.live:
             argv.append("--live")
+        argv.extend(worker_args)
         try:
             for i in range(workers):
                 self._workers.append(self._spawn(i, argv, branch.text))

@@ -9,13 +9,14 @@ step that opens and starts things.
 from __future__ import annotations
 
 from ..errors import SpecError
-from ..registry import Registry, registry
+from ..registry import ANY, Registry, registry
+from ..steps import Step
 from .graph import Graph, GraphBuilder, Node, lower_text
 from .parse import MAX_STAGES, parse
 from .plan import plan
 from .toml import lower_toml
 
-__all__ = ["Graph", "Node", "is_pipeline_file", "load", "load_branch", "plan"]
+__all__ = ["Graph", "Node", "is_pipeline_file", "load", "load_branch", "load_step", "plan"]
 
 
 def is_pipeline_file(arg: str) -> bool:
@@ -53,3 +54,13 @@ def load_branch(text: str, kind: str, reg: Registry | None = None) -> Graph:
     builder = GraphBuilder(reg)
     tails = builder.lower(parse(text), [], fed=kind)
     return plan(Graph(builder.nodes, outputs=tails, input_kind=kind, text=text))
+
+
+def load_step(text: str, op: str, reg: Registry | None = None) -> Step:
+    """The ``op`` step one stage's text declares (a worker rebuilds a split aggregate so)."""
+    graph = load_branch(text, ANY, reg)
+    node = graph.nodes[0]
+    step = node.spec.step(node.params) if len(graph.nodes) == 1 and node.spec.step is not None else None
+    if step is None or step.op != op:
+        raise SpecError(f"{text}: not one stage that runs as {op!r}")
+    return step
