@@ -41,7 +41,7 @@ def apache_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
         status = rng.choice((200, 200, 200, 304, 404, 500))
         size = "-" if rng.random() < 0.1 else str(rng.randrange(50_000))
         lines.append(
-            f'{host} - - [30/Nov/2026:{i // 3600 % 24:02d}:{i // 60 % 60:02d}:{i % 60:02d} +0000] '
+            f"{host} - - [30/Nov/2026:{i // 3600 % 24:02d}:{i // 60 % 60:02d}:{i % 60:02d} +0000] "
             f'"{rng.choice(_METHODS)} {path} HTTP/1.1" {status} {size} "-" "bench/1.0 (x{i % 7})"\n'
         )
     lines.insert(1000, "not an access-log line\n")

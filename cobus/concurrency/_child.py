@@ -5,7 +5,9 @@ parses arguments or exits) calls :func:`run_worker` with a way to load the
 branch: the spec stays above this package. Batches arrive on stdin as frames
 (:mod:`.wire`); every batch's outputs, then an ``S`` frame, go out on the
 given fd; what the branch's sinks print travels as ``O`` frames, so it lands
-in the parent's stdout in order. The parent's side is :mod:`._pool`.
+in the parent's stdout in order. With ``--partial STAGE`` the branch's output
+first goes through that aggregate's partial half and leaves as ``P`` frames
+(:mod:`.partials`). The parent's side is :mod:`._pool`.
 """
 
 from __future__ import annotations
@@ -76,10 +78,10 @@ def run_worker(
     try:
         try:
             branch = load(ctx)
-            out = _frames_out(writer) if branch.has_outputs else None
-            if tail is not None and out is not None:
-                out = tail()(out)
-            entry = branch.build(out)
+            exit_: Target | None = _frames_out(writer) if branch.has_outputs else None
+            if tail is not None and exit_ is not None:
+                exit_ = tail()(exit_)
+            entry = branch.build(exit_)
         except CobusError as exc:
             writer.write(wire.ERROR, wire.encode_error(str(exc)))
             return 1

@@ -79,7 +79,11 @@ class _Worker:
 
 
 class WorkerPool(Runner):
-    """``subprocess`` (one worker) and ``parallel N``: a branch run by child processes."""
+    """``subprocess`` (one worker) and ``parallel N``: a branch run by child processes.
+
+    ``worker_args`` are added to every worker's command line (``--partial
+    STAGE``: see :mod:`.partials`).
+    """
 
     def __init__(
         self,

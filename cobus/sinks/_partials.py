@@ -75,7 +75,10 @@ def split_step(name: str, params: Mapping[str, Any]) -> Step | None:
         by = _by_fields(params.get("by") or ())
         partial, merge = functools.partial(_tally_partial, fields=by, name="count by"), _count
     elif name == "top":
-        partial, merge = functools.partial(_tally_partial, fields=_fields([params["field"]]), name="top"), _top
+        partial, merge = (
+            functools.partial(_tally_partial, fields=_fields([params["field"]]), name="top"),
+            _top,
+        )
     elif name == "sum":
         by = _by_fields(params.get("by") or ())
         partial, merge = functools.partial(_sum_partial, field=params["field"], by=by), _sum
@@ -102,7 +105,9 @@ def _tally_partial(target: Target, *, fields: Sequence[str], name: str) -> Stage
             send(Partial(None, list(Counter(keys_of(_records(batch, name))).items())))
 
 
-def _numbers(batch: list[dict[str, Any]], get: Callable[[Any], Any], value_of: Callable[[Any], Any]) -> list[Any]:
+def _numbers(
+    batch: list[dict[str, Any]], get: Callable[[Any], Any], value_of: Callable[[Any], Any]
+) -> list[Any]:
     """The field's numbers as ``sum`` reads them: ints as they are, else parsed (None: not a number)."""
     try:
         values = list(map(get, batch))
@@ -154,11 +159,13 @@ def _uniq_partial(target: Target, *, fields: Sequence[str]) -> StageGen:
 
 
 @coroutine
-def _count(*, by: tuple[str, ...] = (), csv: bool = False, every: str | None = None, ctx: RunContext) -> StageGen:
+def _count(
+    *, by: tuple[str, ...] = (), csv: bool = False, every: str | None = None, ctx: RunContext
+) -> StageGen:
     fields = _by_fields(by)
     report = Report.for_run(ctx, as_csv=csv, every=every)
     tally: Counter[Any] = Counter()
-    total = 0
+    total: int | float = 0  # an int: partials of count carry ints
 
     def add(partial: Partial) -> None:
         nonlocal total
