@@ -440,7 +440,10 @@ def worker(kind: str, out_fd: int, live: bool, partial: str | None, branch: str)
     tail = None if partial is None else lambda: load_step(partial, AGGREGATE).args["partial"]
     sys.exit(
         run_worker(
-            lambda ctx: Branch(load_branch(branch, kind), branch, ctx), out_fd=out_fd, live=live, tail=tail
+            lambda ctx: Branch(load_branch(branch, kind, aggregate=partial), branch, ctx),
+            out_fd=out_fd,
+            live=live,
+            tail=tail,
         )
     )
 

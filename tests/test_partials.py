@@ -24,7 +24,7 @@ from util import run_cobus
 
 from cobus.concurrency import wire
 from cobus.sinks._partials import split_step
-from cobus.spec import load
+from cobus.spec import load, load_branch
 from cobus.steps import AGGREGATE, Partial
 
 _METHODS = ("GET", "GET", "GET", "POST", "HEAD")
@@ -174,6 +174,16 @@ def test_the_planner_keeps_both_stages_and_records_what_was_taken() -> None:
     assert pool.plan.params["aggregate"] == "sum bytes by host"
     assert agg.plan is not None and agg.plan.absorbed == ()
     assert agg.inputs == [pool.id]
+
+
+def test_the_branch_and_the_worker_read_only_what_the_aggregate_reads() -> None:
+    graph = load("cat x | parallel 2 [parse apache | where status>=400] | top 3 path")
+    assert graph.nodes[1].needs == {"path"}
+    parse_node = graph.nodes[1].branches[0].nodes[0]
+    assert parse_node.needs == {"path", "status"}
+    worker = load_branch("parse apache | where status>=400", "lines", aggregate="top 3 path")
+    assert worker.nodes[0].needs == {"path", "status"}
+    assert load_branch("parse apache", "lines").nodes[0].needs is None
 
 
 @pytest.mark.parametrize(

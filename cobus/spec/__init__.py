@@ -48,19 +48,36 @@ def _size(graph: Graph) -> int:
     return sum(0 if n.implicit else 1 + sum(map(_size, n.branches)) for n in graph.nodes)
 
 
-def load_branch(text: str, kind: str, reg: Registry | None = None) -> Graph:
-    """Validate a ``[ branch ]``'s text fed with ``kind`` data (a worker rebuilds it so)."""
+def load_branch(text: str, kind: str, reg: Registry | None = None, *, aggregate: str | None = None) -> Graph:
+    """Validate a ``[ branch ]``'s text fed with ``kind`` data (a worker rebuilds it so).
+
+    ``aggregate``: the text of the split aggregate after the branch (a
+    worker runs its partial half): only the fields it reads are read after
+    the branch.
+    """
     reg = (reg or registry).load()
+    read_after = None
+    if aggregate is not None:
+        node = _one_stage(aggregate, reg)
+        read_after = node.spec.reads(node.params) if node.spec.reads is not None else None
     builder = GraphBuilder(reg)
     tails = builder.lower(parse(text), [], fed=kind)
-    return plan(Graph(builder.nodes, outputs=tails, input_kind=kind, text=text))
+    return plan(Graph(builder.nodes, outputs=tails, input_kind=kind, text=text, read_after=read_after))
 
 
 def load_step(text: str, op: str, reg: Registry | None = None) -> Step:
     """The ``op`` step one stage's text declares (a worker rebuilds a split aggregate so)."""
-    graph = load_branch(text, ANY, reg)
-    node = graph.nodes[0]
-    step = node.spec.step(node.params) if len(graph.nodes) == 1 and node.spec.step is not None else None
+    node = _one_stage(text, (reg or registry).load())
+    step = node.spec.step(node.params) if node.spec.step is not None else None
     if step is None or step.op != op:
-        raise SpecError(f"{text}: not one stage that runs as {op!r}")
+        raise SpecError(f"{text}: not a stage that runs as {op!r}")
     return step
+
+
+def _one_stage(text: str, reg: Registry) -> Node:
+    """The one stage ``text`` holds, validated (fed any kind of data)."""
+    builder = GraphBuilder(reg)
+    builder.lower(parse(text), [], fed=ANY)
+    if len(builder.nodes) != 1:
+        raise SpecError(f"{text}: not one stage")
+    return builder.nodes[0]

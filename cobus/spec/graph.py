@@ -84,6 +84,8 @@ class Graph:
     input_kind: str | None = None
     #: For a branch graph: its text as written.
     text: str = ""
+    #: For a branch graph: the fields read after its outputs (None: all, or not known).
+    read_after: frozenset[str] | None = None
 
     def node(self, node_id: int) -> Node:
         return next(n for n in self.nodes if n.id == node_id)

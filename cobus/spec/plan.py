@@ -21,7 +21,10 @@ never changed. Three passes, branches first:
   worker folds its share into partial tallies) and declares it can take the
   partials over, both stay in the graph: the first runs its plan (the
   partials computed beside the branch), the sink its ``downstream`` plan
-  (merge the partials). Same rule as fusion: one consumer, one input.
+  (merge the partials). Same rule as fusion: one consumer, one input. The
+  branch then only feeds the aggregate: its projection ends with the
+  fields the aggregate reads (``Graph.read_after``; a worker is told the
+  same, see :func:`cobus.spec.load_branch`).
 
 Discussion: one consumer, one input. A fused node runs b inside a, so b's
 output must be a's only output and a must be all of b's input: a fan-out, a
@@ -78,6 +81,9 @@ def _split_one(graph: Graph) -> bool:
         if fused is not None and fused.downstream is not None:
             a.plan = dataclasses.replace(fused, absorbed=(b.text,))
             b.plan = fused.downstream
+            for sub in a.branches:  # what leaves the branch is only tallied now
+                sub.read_after = b.spec.reads(b.params) if b.spec.reads is not None else None
+                _project(sub)
             return True
     return False
 
@@ -127,16 +133,19 @@ def _project(graph: Graph) -> None:
     """Set ``reads`` on declared readers, ``needs`` on record makers (sinks first)."""
     for node in reversed(graph.nodes):
         declared = node.spec.reads
-        node.reads = declared(node.params) if declared is not None and node.plan is None else None
+        whole = node.plan is None or not node.plan.absorbed  # a split aggregate still reads its own fields
+        node.reads = declared(node.params) if declared is not None and whole else None
         if node.output_kind == RECORDS:
             node.needs = _needed(graph, node)
 
 
 def _needed(graph: Graph, node: Node) -> frozenset[str] | None:
     """The fields read after ``node`` (None: all of them)."""
-    if node.id in graph.outputs:  # read outside this graph
-        return None
     needed: set[str] = set()
+    if node.id in graph.outputs:  # read outside this graph
+        if graph.read_after is None:
+            return None
+        needed |= graph.read_after
     for consumer in graph.consumers(node.id):
         if consumer.reads is None or consumer.branches:
             return None
