@@ -13,13 +13,17 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from click.testing import Result
 from test_concurrency import cobus_process, crash_env, processes_with, tag  # noqa: F401 (fixtures)
+from test_wire import framed, frames
 from util import run_cobus
 
 from cobus.concurrency import wire
@@ -277,3 +281,46 @@ def test_a_partial_keeps_every_kind_of_key_apart() -> None:
 def test_a_malformed_partial_is_refused(payload: bytes) -> None:
     with pytest.raises(wire.WireError):
         wire.decode_batch(wire.PARTIAL, payload)
+
+
+def _worker(partial: str, branch: str, stdin: bytes) -> tuple[int, list[tuple[bytes, bytes]], str]:
+    """``cobus worker --partial STAGE`` fed records frames: exit code, output frames, stderr."""
+    r, w = os.pipe()
+    argv = [sys.executable, "-m", "cobus", "worker", "--kind", "records", "--out-fd", str(w)]
+    proc = subprocess.Popen(
+        [*argv, "--partial", partial, "--", branch],
+        stdin=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        pass_fds=(w,),
+    )
+    os.close(w)
+    with open(r, "rb") as out:
+        _, err = proc.communicate(stdin, timeout=60)
+        return proc.returncode, frames(out.read()), err.decode()
+
+
+def test_a_worker_sends_one_partial_per_batch_then_its_sync() -> None:
+    one = [{"status": 200}, {"status": 404}, {"status": 200}, {"x": 1}]
+    stdin = framed(*(wire.encode_batch(b) for b in (one, [{"status": 500}], [{"status": 304}])))
+    code, out, err = _worker("count by status", "where status>=300", stdin)
+    assert (code, err) == (0, "")
+    assert [k for k, _ in out] == [
+        wire.PARTIAL,
+        wire.SYNC,
+        wire.PARTIAL,
+        wire.SYNC,
+        wire.PARTIAL,
+        wire.SYNC,
+        wire.END,
+    ]
+    partials = [wire.decode_batch(k, p) for k, p in out if k == wire.PARTIAL]
+    assert partials == [Partial(None, [(404, 1)]), Partial(None, [(500, 1)]), Partial(None, [(304, 1)])]
+
+
+def test_a_worker_refuses_a_partial_as_input_and_a_stage_that_cannot_split() -> None:
+    partial = framed(wire.encode_batch(Partial(1, [], 0)))
+    code, out, err = _worker("count", "where a=1", partial)
+    assert code == 2 and "a P frame is output, never input" in err
+    code, out, _ = _worker("print", "where a=1", b"")
+    assert code == 1
+    assert wire.decode_error(out[-1][1]) == "print: not a stage that runs as 'aggregate'"
