@@ -11,6 +11,7 @@ every kind of key apart and refuses anything else.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -27,6 +28,7 @@ from test_wire import framed, frames
 from util import run_cobus
 
 from cobus.concurrency import wire
+from cobus.context import RunContext
 from cobus.sinks._partials import split_step
 from cobus.spec import load, load_branch
 from cobus.steps import AGGREGATE, Partial
@@ -211,6 +213,15 @@ def test_an_option_the_split_does_not_know_keeps_the_stage_whole() -> None:
     assert split_step("count", {"by": ("by", "status"), "per": None}) is not None
     step = split_step("uniq", {"field": "host", "values": True})
     assert step is not None and step.op == AGGREGATE and set(step.args) == {"partial", "merge"}
+    # An unset option the split does not know reaches the merge, which ignores it.
+    merge = split_step("count", {"by": ("by", "status"), "per": None})
+    assert merge is not None
+    out = io.BytesIO()
+    sink = merge.args["merge"](by=("by", "status"), per=None, ctx=RunContext(stdout=out))
+    sink.send(Partial(None, [(200, 2), (404, 1)]))
+    sink.send(Partial(None, [(404, 2)]))
+    sink.close()
+    assert out.getvalue() == b"404\t3\n200\t2\n"
 
 
 # -- faults ------------------------------------------------------------------------

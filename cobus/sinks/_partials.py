@@ -156,11 +156,13 @@ def _uniq_partial(target: Target, *, fields: Sequence[str]) -> StageGen:
 
 
 # -- the merge halves (the stage itself, in the parent) --------------------------------
+# Each takes the stage's parameters; ``off`` holds those the split does not
+# know, all unset (a set one keeps the stage whole: see split_step).
 
 
 @coroutine
 def _count(
-    *, by: tuple[str, ...] = (), csv: bool = False, every: str | None = None, ctx: RunContext
+    *, by: tuple[str, ...] = (), csv: bool = False, every: str | None = None, ctx: RunContext, **off: Any
 ) -> StageGen:
     fields = _by_fields(by)
     report = Report.for_run(ctx, as_csv=csv, every=every)
@@ -181,7 +183,9 @@ def _count(
 
 
 @coroutine
-def _top(*, n: int, field: str, csv: bool = False, every: str | None = None, ctx: RunContext) -> StageGen:
+def _top(
+    *, n: int, field: str, csv: bool = False, every: str | None = None, ctx: RunContext, **off: Any
+) -> StageGen:
     fields = _fields([field])
     report = Report.for_run(ctx, as_csv=csv, every=every)
     tally: Counter[Any] = Counter()
@@ -200,6 +204,7 @@ def _sum(
     csv: bool = False,
     every: str | None = None,
     ctx: RunContext,
+    **off: Any,
 ) -> StageGen:
     fields = _by_fields(by)
     report = Report.for_run(ctx, as_csv=csv, every=every)
@@ -230,7 +235,7 @@ def _sum(
 
 
 @coroutine
-def _uniq(*, field: str, values: bool = False, ctx: RunContext) -> StageGen:
+def _uniq(*, field: str, values: bool = False, ctx: RunContext, **off: Any) -> StageGen:
     width = len(_fields([field]))
     seen: dict[Any, None] = {}
     hold = ctx.delivery.hold("uniq")
