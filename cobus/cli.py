@@ -259,16 +259,26 @@ def _branch_kind(ctx: click.Context, param: click.Parameter, value: str) -> str:
 @click.option("--kind", default="any", callback=_branch_kind, help="what the branch reads")
 @click.option("--out-fd", type=int, default=1, metavar="FD", help="where output frames go")
 @click.option("--live", is_flag=True, help="flush stdout per batch")
+@click.option("--partial", default=None, metavar="STAGE", help="an aggregate run as partials")
 @click.argument("branch")
-def worker(kind: str, out_fd: int, live: bool, branch: str) -> None:
+def worker(kind: str, out_fd: int, live: bool, partial: str | None, branch: str) -> None:
     """Run a [ branch ] for a subprocess/parallel stage (started by cobus itself)."""
     from .concurrency import die_with_parent, run_worker
-    from .spec import load_branch
+    from .spec import load_branch, load_step
     from .spec.build import Branch
+    from .steps import AGGREGATE
 
     if not die_with_parent():
         os._exit(1)  # the parent died before we asked: nobody is left to serve
-    sys.exit(run_worker(lambda ctx: Branch(load_branch(branch, kind), branch, ctx), out_fd=out_fd, live=live))
+    tail = None if partial is None else lambda: load_step(partial, AGGREGATE).args["partial"]
+    sys.exit(
+        run_worker(
+            lambda ctx: Branch(load_branch(branch, kind, aggregate=partial), branch, ctx),
+            out_fd=out_fd,
+            live=live,
+            tail=tail,
+        )
+    )
 
 
 @main.command("grep", context_settings={"help_option_names": ["--help"]})

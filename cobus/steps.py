@@ -14,15 +14,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = [
+    "AGGREGATE",
     "FILTER_RECORDS",
     "MAKE_RECORDS",
     "PARSE_XML",
     "Absorber",
     "Call",
     "Fused",
+    "Partial",
     "Projector",
     "Reads",
     "Step",
@@ -36,6 +38,26 @@ MAKE_RECORDS = "make records"
 #: ``where``: keep the records that pass a condition tree. Args: ``conditions``
 #: (a :class:`cobus.conditions.AllOf`).
 FILTER_RECORDS = "filter records"
+#: An aggregating sink that can be split in two: ``partial(target)`` is a
+#: filter that turns each non-empty batch into one :class:`Partial` (run where
+#: the records are, e.g. in every worker), and ``merge(**params, ctx=ctx)``
+#: is the sink itself fed with those partials in input order, giving what the
+#: stage gives. Args: ``partial``, ``merge``.
+AGGREGATE = "aggregate"
+
+
+class Partial(NamedTuple):
+    """One batch's share of an aggregate (:data:`AGGREGATE`), for the stage's merge.
+
+    ``total``: a number (items counted, a batch's sum) or None; ``pairs``:
+    ``(key, value)`` in the order the keys were first seen, a key being a
+    group key (str, int, float, None or a tuple of them) and a value a count,
+    a list of numbers, or None; ``skipped``: records left out (sum).
+    """
+
+    total: int | float | None
+    pairs: list[tuple[Any, Any]]
+    skipped: int = 0
 
 
 @dataclass(frozen=True)
@@ -64,6 +86,8 @@ class Step:
     args: Mapping[str, Any] = field(default_factory=dict)
     #: The stage itself, bound (filled in by the planner).
     call: Call | None = None
+    #: The stage as written (filled in by the planner; a worker rebuilds it from there).
+    text: str = ""
 
 
 @dataclass(frozen=True)
@@ -71,13 +95,16 @@ class Fused:
     """A plan the planner recorded on a node: run ``factory(target, **params)`` instead.
 
     ``note`` says what was gained (``explain`` shows it); ``absorbed`` is
-    the text of every stage taken over, in order.
+    the text of every stage taken over, in order. A split step (an
+    :data:`AGGREGATE` whose partials a stage computes) leaves the absorbed
+    stage in the graph: ``downstream`` is then the plan it runs instead.
     """
 
     factory: Callable[..., Any]
     params: Mapping[str, Any]
     note: str
     absorbed: tuple[str, ...] = ()
+    downstream: Fused | None = None
 
 
 #: ``absorb(own_arguments, step)`` -> the fused plan, or None when these

@@ -874,6 +874,10 @@ def records_group(b: Bench) -> GroupResult:
             "cobus json where count",
             cobus(f"cat {quoted(jsonl)} | parse json | where level=error | count by service"),
         ),
+        Command(
+            "cobus parallel 2, json count",
+            cobus(f"cat {quoted(jsonl)} | parallel 2 [parse json | where level=error] | count by service"),
+        ),
         Command("cobus csv 600k", cobus(f"{table_input} | csv --no-header host,status")),
         Command("cobus table 600k", cobus(f"{table_input} | table host,status")),
     ]
@@ -884,6 +888,7 @@ def records_group(b: Bench) -> GroupResult:
         "cobus count by status": "awk count by $9",
         "cobus parallel 2, count": "awk count by $9",
         "cobus json where count": "jq | sort | uniq -c",
+        "cobus parallel 2, json count": "jq | sort | uniq -c",
         "cobus table 600k": "cobus csv 600k",
     }
     timings = b.interleave(result, commands)
@@ -910,6 +915,7 @@ def records_group(b: Bench) -> GroupResult:
     _same_as(result, timings, "awk count by $9", "cobus count by status", _tsv_counts)
     _same_as(result, timings, "awk count by $9", "cobus parallel 2, count", _tsv_counts)
     _same_as(result, timings, "jq | sort | uniq -c", "cobus json where count", _uniq_c_counts_or_tsv)
+    _same_as(result, timings, "jq | sort | uniq -c", "cobus parallel 2, json count", _uniq_c_counts_or_tsv)
     _same_as(result, timings, "cobus csv 600k", "cobus table 600k", _table_as_csv_or_csv)
     return result
 

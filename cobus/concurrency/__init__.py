@@ -6,7 +6,9 @@
 - :mod:`._pool`: the parent's side of worker processes;
 - :mod:`._child`: the worker's side (``cobus worker`` in :mod:`cobus.cli` calls it),
   with :mod:`._deathsig` asking Linux to end a worker with its parent;
-- :mod:`.wire`: the frames between the two.
+- :mod:`.wire`: the frames between the two;
+- :mod:`.partials`: ``parallel`` taking over the aggregate after it (partials
+  tallied in the workers, merged by the aggregate in the parent).
 
 Imports go down only: the package knows the core, the registry and the run
 context; it never imports the spec (a stage gets its branch as a

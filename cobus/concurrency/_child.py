@@ -5,7 +5,9 @@ parses arguments or exits) calls :func:`run_worker` with a way to load the
 branch: the spec stays above this package. Batches arrive on stdin as frames
 (:mod:`.wire`); every batch's outputs, then an ``S`` frame, go out on the
 given fd; what the branch's sinks print travels as ``O`` frames, so it lands
-in the parent's stdout in order. The parent's side is :mod:`._pool`.
+in the parent's stdout in order. With ``--partial STAGE`` the branch's output
+first goes through that aggregate's partial half and leaves as ``P`` frames
+(:mod:`.partials`). The parent's side is :mod:`._pool`.
 """
 
 from __future__ import annotations
@@ -50,10 +52,18 @@ def _frames_out(writer: wire.FrameWriter) -> StageGen:
             writer.write(*wire.encode_batch(batch))
 
 
-def run_worker(load: Callable[[RunContext], Branch], *, out_fd: int, live: bool) -> int:
+def run_worker(
+    load: Callable[[RunContext], Branch],
+    *,
+    out_fd: int,
+    live: bool,
+    tail: Callable[[], Callable[[Target], Target]] | None = None,
+) -> int:
     """Read frames on stdin, run the branch ``load`` gives, answer on ``out_fd``.
 
-    ``load`` raises a CobusError for a branch that does not validate. Exit
+    ``load`` raises a CobusError for a branch that does not validate.
+    ``tail``, when given, loads a stage put between the branch and the wire
+    (the partial half of an aggregate: its partials leave as P frames). Exit
     status: 0 when the input ended and the branch closed cleanly; 1 when the
     branch failed (an E frame says why); 2 for a malformed input frame or an
     unusable fd (also reported on stderr).
@@ -68,7 +78,10 @@ def run_worker(load: Callable[[RunContext], Branch], *, out_fd: int, live: bool)
     try:
         try:
             branch = load(ctx)
-            entry = branch.build(_frames_out(writer) if branch.has_outputs else None)
+            exit_: Target | None = _frames_out(writer) if branch.has_outputs else None
+            if tail is not None and exit_ is not None:
+                exit_ = tail()(exit_)
+            entry = branch.build(exit_)
         except CobusError as exc:
             writer.write(wire.ERROR, wire.encode_error(str(exc)))
             return 1
@@ -92,6 +105,8 @@ def _serve(stdin: IO[bytes], entry: Target, writer: wire.FrameWriter, ctx: RunCo
                 if frame[0] == wire.BARRIER:
                     writer.write(wire.ACK, b"1" if ctx.delivery.confirm() else b"0")
                     continue
+                if frame[0] == wire.PARTIAL:
+                    raise wire.WireError("a P frame is output, never input")
                 batch = wire.decode_batch(*frame)
                 if wanted:
                     try:

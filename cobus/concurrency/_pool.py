@@ -79,7 +79,11 @@ class _Worker:
 
 
 class WorkerPool(Runner):
-    """``subprocess`` (one worker) and ``parallel N``: a branch run by child processes."""
+    """``subprocess`` (one worker) and ``parallel N``: a branch run by child processes.
+
+    ``worker_args`` are added to every worker's command line (``--partial
+    STAGE``: see :mod:`.partials`).
+    """
 
     def __init__(
         self,
@@ -90,6 +94,7 @@ class WorkerPool(Runner):
         *,
         workers: int,
         ordered: bool,
+        worker_args: tuple[str, ...] = (),
     ) -> None:
         super().__init__(name, target)
         self._ctx = ctx
@@ -106,6 +111,7 @@ class WorkerPool(Runner):
         argv = [sys.executable, "-m", "cobus", "worker", "--kind", branch.input_kind or ANY]
         if ctx.live:
             argv.append("--live")
+        argv.extend(worker_args)
         try:
             for i in range(workers):
                 self._workers.append(self._spawn(i, argv, branch.text))

@@ -19,7 +19,9 @@ from ..context import RunContext
 from ..core import Branch, Target
 from ..errors import SpecError
 from ..registry import Arg, Branches, Opt, ParamError, stage
+from ..steps import AGGREGATE
 from ._threads import QUEUE_BATCHES, ThreadedStage
+from .partials import absorb_aggregate
 
 __all__ = ["parallel", "subprocess_", "threaded"]
 
@@ -117,6 +119,7 @@ def _check_parallel(params: dict[str, Any]) -> None:
     "parallel",
     boundary="worker processes",
     check=_check_parallel,
+    absorbs={AGGREGATE: absorb_aggregate},
     examples=(
         'cat big.log | parallel 2 [grep -i "timeout|refused"] | count',
         "cat big.log | parallel -u [grep -v DEBUG] | write filtered.log",
@@ -136,7 +139,9 @@ def parallel(
 
     The branch must be made of filters (a sink would run once per worker).
     Output keeps the input order unless --unordered. Stateful filters such as
-    head or count see only their worker's share of the batches.
+    head or count see only their worker's share of the batches. An aggregate
+    right after it (count, top, sum, uniq) is tallied in the workers and
+    merged here (explain shows it).
     """
     b = one_branch("parallel", branch, target)  # of filters: Branches(filters_only=True)
     workers = n or os.cpu_count() or 1

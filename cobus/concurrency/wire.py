@@ -9,12 +9,19 @@ shape check. A frame that breaks these rules raises :class:`WireError`.
     parent -> worker (the worker's stdin)    L R V   one batch each
                                              B       a delivery barrier (cobus.delivery)
     worker -> parent (an extra pipe fd)      L R V   output batches
+                                             P       one batch's partial aggregate (JSON)
                                              O       bytes the branch's sinks wrote to stdout
                                              S       the oldest batch sent is fully processed
                                              A       b"1"/b"0": the barrier passed; all delivered / held
                                              Q       the branch wants no more input (Done)
                                              E       {"message": "..."}: the branch failed
                                              Z       the branch closed cleanly (last frame)
+
+Discussion: partials keep their keys. A ``P`` frame is ``[total, pairs,
+skipped]`` (:class:`cobus.steps.Partial`). Group keys are str, int, float,
+None or tuples of them: JSON keeps each of those apart (``1`` and ``1.0``,
+NaN and infinities as Python writes them), and an array in a key's place is
+read back as the tuple it was. Values are numbers, arrays of numbers or null.
 
 Discussion: what JSON loses. Tuples become lists (an event's own tuple is
 restored, not the tuples inside it), and a value JSON cannot hold (bytes, a
@@ -29,6 +36,7 @@ import threading
 from typing import IO, Any, Final
 
 from ..core import Batch
+from ..steps import Partial
 
 __all__ = [
     "ACK",
@@ -39,6 +47,7 @@ __all__ = [
     "EVENTS",
     "LINES",
     "MAX_PAYLOAD",
+    "PARTIAL",
     "QUIT",
     "RECORDS",
     "STDOUT",
@@ -55,6 +64,7 @@ __all__ = [
 LINES: Final = b"L"
 RECORDS: Final = b"R"
 EVENTS: Final = b"V"
+PARTIAL: Final = b"P"
 STDOUT: Final = b"O"
 SYNC: Final = b"S"
 QUIT: Final = b"Q"
@@ -63,8 +73,11 @@ END: Final = b"Z"
 BARRIER: Final = b"B"
 ACK: Final = b"A"
 
-DATA_KINDS: Final = frozenset((LINES, RECORDS, EVENTS))
-_KINDS: Final = frozenset((LINES, RECORDS, EVENTS, STDOUT, SYNC, QUIT, ERROR, END, BARRIER, ACK))
+DATA_KINDS: Final = frozenset((LINES, RECORDS, EVENTS, PARTIAL))
+_KINDS: Final = frozenset((LINES, RECORDS, EVENTS, PARTIAL, STDOUT, SYNC, QUIT, ERROR, END, BARRIER, ACK))
+#: What a key or a number inside a partial may be (never a bool: JSON true is not 1).
+_SCALARS: Final = frozenset((str, int, float, type(None)))
+_NUMBERS: Final = frozenset((int, float))
 
 _HEADER = struct.Struct(">cI")
 #: The largest payload a 4-byte length can announce.
@@ -149,9 +162,12 @@ def _read_exact(stream: IO[bytes], size: int) -> bytes:
 
 
 def encode_batch(batch: Batch) -> tuple[bytes, bytes]:
-    """The frame ``(kind, payload)`` of a batch of lines, records or events."""
+    """The frame ``(kind, payload)`` of a batch of lines, records or events, or of a partial."""
     if isinstance(batch, bytes | bytearray | memoryview):
         return LINES, bytes(batch)
+    if isinstance(batch, Partial):
+        text = json.dumps(list(batch), ensure_ascii=False, separators=(",", ":"))
+        return PARTIAL, text.encode("utf-8", "surrogatepass")
     if not isinstance(batch, list):
         raise WireError(f"cannot send a {type(batch).__name__} to a worker")
     kind = EVENTS if batch and isinstance(batch[0], tuple) else RECORDS
@@ -160,11 +176,13 @@ def encode_batch(batch: Batch) -> tuple[bytes, bytes]:
 
 
 def decode_batch(kind: bytes, payload: bytes) -> Batch:
-    """The batch a data frame carries, its shape checked."""
+    """The batch (or partial) a data frame carries, its shape checked."""
     if kind == LINES:
         if payload and not payload.endswith(b"\n"):
             raise WireError("a lines frame must end with a newline")
         return payload
+    if kind == PARTIAL:
+        return _partial(_json(payload, kind))
     if kind not in (RECORDS, EVENTS):
         raise WireError(f"a {kind.decode()} frame is not a batch")
     items = _json(payload, kind)
@@ -177,6 +195,33 @@ def decode_batch(kind: bytes, payload: bytes) -> Batch:
     if not all(isinstance(e, list) for e in items):
         raise WireError("an events frame must hold an array of arrays")
     return [tuple(e) for e in items]
+
+
+def _partial(obj: Any) -> Partial:
+    """A decoded P frame as the :class:`Partial` it was, its shape checked."""
+    if not (isinstance(obj, list) and len(obj) == 3 and isinstance(obj[1], list)):
+        raise WireError("a P frame must hold [total, pairs, skipped]")
+    total, pairs, skipped = obj
+    if type(total) not in _SCALARS or isinstance(total, str) or type(skipped) is not int:
+        raise WireError("a P frame's total must be a number or null, its skipped count an integer")
+    restored: list[tuple[Any, Any]] = []
+    for pair in pairs:
+        if not (isinstance(pair, list) and len(pair) == 2):
+            raise WireError("a P frame's pairs must be [key, value] arrays")
+        key, value = pair
+        if type(key) is list:
+            if not all(type(k) in _SCALARS for k in key):
+                raise WireError("a P frame's key must be made of strings, numbers and nulls")
+            key = tuple(key)
+        elif type(key) not in _SCALARS:
+            raise WireError("a P frame's key must be made of strings, numbers and nulls")
+        if type(value) is list:
+            if not all(type(v) in _NUMBERS for v in value):
+                raise WireError("a P frame's values must be numbers")
+        elif value is not None and type(value) not in _NUMBERS:
+            raise WireError("a P frame's values must be numbers")
+        restored.append((key, value))
+    return Partial(total, restored, skipped)
 
 
 def encode_error(message: str) -> bytes:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import csv as csvlib
 import io
 from collections import Counter
-from collections.abc import Callable, Generator, Mapping, Sequence
+from collections.abc import Callable, Collection, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from operator import itemgetter
@@ -35,6 +35,7 @@ from ..fields import Field, group_keys
 from ..formats import field_text, parse_duration
 from ..metering import REDRAW_EVERY
 from ..registry import ANY, Arg, Opt, ParamError, stage
+from ..steps import Step
 from ..timebuckets import DEFAULT_TIME, TimeTally, bucket_width, per_check, per_reads, split_per
 from ._screen import terminal_console
 
@@ -90,6 +91,17 @@ def _reader(*, by: str = "", field: str = "") -> Callable[[Mapping[str, Any]], f
         return frozenset(names)
 
     return reads
+
+
+def _split(name: str) -> Callable[[Mapping[str, Any]], Step | None]:
+    """The aggregate as a split step: partials in workers, merged here (:mod:`._partials`)."""
+
+    def step(params: Mapping[str, Any]) -> Step | None:
+        from ._partials import split_step
+
+        return split_step(name, params)
+
+    return step
 
 
 @dataclass(frozen=True)
@@ -319,6 +331,7 @@ def _report_loop(
     role="sink",
     check=per_check(_checker(by="by")),
     reads=per_reads(_reader(by="by")),
+    step=_split("count"),
     consumes_if=lambda params: RECORDS if params.get("by") else ANY,
     columnar=True,
     examples=(
@@ -431,6 +444,7 @@ def _count_per(
     consumes=RECORDS,
     check=_checker(field="field", n="n"),
     reads=_reader(field="field"),
+    step=_split("top"),
     columnar=True,
     examples=(
         "cat access-log | parse apache | top 10 path",
@@ -479,6 +493,7 @@ def _numeric(value: Any) -> int | float | None:
     consumes=RECORDS,
     check=_checker(by="by", field="field"),
     reads=_reader(by="by", field="field"),
+    step=_split("sum"),
     columnar=True,
     examples=(
         "cat access-log | parse apache | sum bytes",
@@ -535,7 +550,12 @@ def sum_(
         yield from _report_loop(report, add, view)
     finally:
         if skipped:
-            ctx.warn(f"sum {field}: {skipped} record(s) without a number in {field} were skipped")
+            ctx.warn(skipped_note(field, skipped))
+
+
+def skipped_note(field: str, skipped: int) -> str:
+    """What ``sum`` says at the end about records it could not add."""
+    return f"sum {field}: {skipped} record(s) without a number in {field} were skipped"
 
 
 @stage(
@@ -544,6 +564,7 @@ def sum_(
     consumes=RECORDS,
     check=_checker(field="field"),
     reads=_reader(field="field"),
+    step=_split("uniq"),
     columnar=True,
     examples=(
         "cat access-log | parse apache | uniq host",
@@ -566,11 +587,14 @@ def uniq(
         while True:
             seen.update(dict.fromkeys(keys_of(_records((yield), "uniq"))))
     finally:
-        if values:
-            rows = [((k,) if len(fields) == 1 else k) for k in seen]
-            text = "".join("\t".join(map(_cell, row)) + "\n" for row in rows)
-        else:
-            text = f"{len(seen)}\n"
-        ctx.stdout.write(text.encode("utf-8", "surrogateescape"))
+        ctx.stdout.write(uniq_text(seen, len(fields), values).encode("utf-8", "surrogateescape"))
         ctx.stdout.flush()
         hold.release()
+
+
+def uniq_text(seen: Collection[Any], width: int, values: bool) -> str:
+    """What ``uniq`` prints: the number of distinct keys, or with ``values`` the keys (``width`` fields)."""
+    if not values:
+        return f"{len(seen)}\n"
+    rows = [((k,) if width == 1 else k) for k in seen]
+    return "".join("\t".join(map(_cell, row)) + "\n" for row in rows)

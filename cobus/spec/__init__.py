@@ -9,13 +9,14 @@ step that opens and starts things.
 from __future__ import annotations
 
 from ..errors import SpecError
-from ..registry import Registry, registry
+from ..registry import ANY, Registry, registry
+from ..steps import Step
 from .graph import Graph, GraphBuilder, Node, lower_text
 from .parse import MAX_STAGES, parse
 from .plan import plan
 from .toml import lower_toml
 
-__all__ = ["Graph", "Node", "is_pipeline_file", "load", "load_branch", "plan"]
+__all__ = ["Graph", "Node", "is_pipeline_file", "load", "load_branch", "load_step", "plan"]
 
 
 def is_pipeline_file(arg: str) -> bool:
@@ -47,9 +48,36 @@ def _size(graph: Graph) -> int:
     return sum(0 if n.implicit else 1 + sum(map(_size, n.branches)) for n in graph.nodes)
 
 
-def load_branch(text: str, kind: str, reg: Registry | None = None) -> Graph:
-    """Validate a ``[ branch ]``'s text fed with ``kind`` data (a worker rebuilds it so)."""
+def load_branch(text: str, kind: str, reg: Registry | None = None, *, aggregate: str | None = None) -> Graph:
+    """Validate a ``[ branch ]``'s text fed with ``kind`` data (a worker rebuilds it so).
+
+    ``aggregate``: the text of the split aggregate after the branch (a
+    worker runs its partial half): only the fields it reads are read after
+    the branch.
+    """
     reg = (reg or registry).load()
+    read_after = None
+    if aggregate is not None:
+        node = _one_stage(aggregate, reg)
+        read_after = node.spec.reads(node.params) if node.spec.reads is not None else None
     builder = GraphBuilder(reg)
     tails = builder.lower(parse(text), [], fed=kind)
-    return plan(Graph(builder.nodes, outputs=tails, input_kind=kind, text=text))
+    return plan(Graph(builder.nodes, outputs=tails, input_kind=kind, text=text, read_after=read_after))
+
+
+def load_step(text: str, op: str, reg: Registry | None = None) -> Step:
+    """The ``op`` step one stage's text declares (a worker rebuilds a split aggregate so)."""
+    node = _one_stage(text, (reg or registry).load())
+    step = node.spec.step(node.params) if node.spec.step is not None else None
+    if step is None or step.op != op:
+        raise SpecError(f"{text}: not a stage that runs as {op!r}")
+    return step
+
+
+def _one_stage(text: str, reg: Registry) -> Node:
+    """The one stage ``text`` holds, validated (fed any kind of data)."""
+    builder = GraphBuilder(reg)
+    builder.lower(parse(text), [], fed=ANY)
+    if len(builder.nodes) != 1:
+        raise SpecError(f"{text}: not one stage")
+    return builder.nodes[0]

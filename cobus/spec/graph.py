@@ -96,6 +96,7 @@ class Graph:
         outputs: list[int] | None = None,
         input_kind: str | None = None,
         text: str = "",
+        read_after: frozenset[str] | None = None,
     ) -> None:
         self.nodes = nodes
         #: For a branch graph: the nodes whose output leaves the branch.
@@ -104,6 +105,8 @@ class Graph:
         self.input_kind = input_kind
         #: For a branch graph: its text as written.
         self.text = text
+        #: For a branch graph: the fields read after its outputs (None: all, or not known).
+        self.read_after = read_after
 
     def node(self, node_id: int) -> Node:
         return next(n for n in self.nodes if n.id == node_id)

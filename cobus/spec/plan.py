@@ -2,7 +2,7 @@
 
 It reads only what stages declare in the registry (:mod:`cobus.steps`) and
 names no stage. It records its choices on the nodes; a :class:`StageSpec` is
-never changed. Two passes, branches first:
+never changed. Three passes, branches first:
 
 - **fusion**: where ``a | b`` is a chain (b is a's only consumer and a is
   b's only input), b is described as a step (``step``), and a declares it
@@ -18,9 +18,15 @@ never changed. Two passes, branches first:
   :class:`~cobus.columns.Columns` when every consumer declares ``columnar``
   (a columnar filter counts only when what follows it is columnar too).
 
-Partial aggregation (issue 10) is meant to be a third pass of the same
-shape: an aggregate declares a step, a stage with a worker ``boundary``
-declares it can take it over as partials to merge; this module decides.
+- **splitting**: where a stage that runs a branch elsewhere (a
+  ``boundary``) feeds a sink that is a split step (``aggregate``: each
+  worker folds its share into partial tallies) and declares it can take the
+  partials over, both stay in the graph: the first runs its plan (the
+  partials computed beside the branch), the sink its ``downstream`` plan
+  (merge the partials). Same rule as fusion: one consumer, one input. The
+  branch then only feeds the aggregate: its projection ends with the
+  fields the aggregate reads (``Graph.read_after``; a worker is told the
+  same, see :func:`cobus.spec.load_branch`).
 
 Discussion: one consumer, one input. A fused node runs b inside a, so b's
 output must be a's only output and a must be all of b's input: a fan-out, a
@@ -46,6 +52,8 @@ def plan(graph: Graph) -> Graph:
             plan(sub)
     while _fuse_one(graph):
         pass
+    while _split_one(graph):
+        pass
     _project(graph)
     return graph
 
@@ -57,15 +65,37 @@ def _fuse_one(graph: Graph) -> bool:
         if b is None:
             continue
         fused = _absorb(a, b)
-        if fused is not None:
+        if fused is not None and fused.downstream is None:
             _merge(graph, a, b, fused)
             return True
     return False
 
 
-def _chained(graph: Graph, a: Node) -> Node | None:
-    """a's only consumer when it has a as its only input, else None."""
-    if a.branches or a.id in graph.outputs:
+def _split_one(graph: Graph) -> bool:
+    """Split the first aggregate a boundary stage can compute beside its branch; False when none."""
+    for a in graph.nodes:
+        if not a.spec.boundary or a.plan is not None:
+            continue
+        b = _chained(graph, a, branched=True)
+        if b is None or b.plan is not None:
+            continue
+        fused = _absorb(a, b)
+        if fused is not None and fused.downstream is not None:
+            a.plan = dataclasses.replace(fused, absorbed=(b.text,))
+            b.plan = fused.downstream
+            for sub in a.branches:  # what leaves the branch is only tallied now
+                sub.read_after = b.spec.reads(b.params) if b.spec.reads is not None else None
+                _project(sub)
+            return True
+    return False
+
+
+def _chained(graph: Graph, a: Node, *, branched: bool = False) -> Node | None:
+    """a's only consumer when it has a as its only input, else None.
+
+    ``branched``: a's own branches run inside it (a boundary stage), so they do not part it from b.
+    """
+    if (a.branches and not branched) or a.id in graph.outputs:
         return None
     consumers = graph.consumers(a.id)
     if len(consumers) != 1:
@@ -84,7 +114,7 @@ def _absorb(a: Node, b: Node) -> Fused | None:
     absorber = dict(a.spec.absorbs).get(step.op)
     if absorber is None:
         return None
-    step = dataclasses.replace(step, call=Call(b.factory, b.arguments, b.spec.wants_ctx))
+    step = dataclasses.replace(step, call=Call(b.factory, b.arguments, b.spec.wants_ctx), text=b.text)
     return absorber(a.arguments, step)
 
 
@@ -110,7 +140,8 @@ def _project(graph: Graph) -> None:
     columnar: dict[int, bool] = {}
     for node in reversed(graph.nodes):
         declared = node.spec.reads
-        node.reads = declared(node.params) if declared is not None and node.plan is None else None
+        whole = node.plan is None or not node.plan.absorbed  # a split aggregate still reads its own fields
+        node.reads = declared(node.params) if declared is not None and whole else None
         consumers = graph.consumers(node.id)
         ends_here = node.id in graph.outputs or bool(node.branches)
         columnar[node.id] = (
@@ -130,9 +161,11 @@ def _project(graph: Graph) -> None:
 
 def _needed(graph: Graph, node: Node) -> frozenset[str] | None:
     """The fields read after ``node`` (None: all of them)."""
-    if node.id in graph.outputs:  # read outside this graph
-        return None
     needed: set[str] = set()
+    if node.id in graph.outputs:  # read outside this graph
+        if graph.read_after is None:
+            return None
+        needed |= graph.read_after
     for consumer in graph.consumers(node.id):
         if consumer.reads is None or consumer.branches:
             return None
