@@ -170,7 +170,7 @@ def test_nothing_selected_is_exit_status_one_as_inline(cli: Callable[..., Result
 def test_explain_shows_both_halves(cli: Callable[..., Result]) -> None:
     out = cli("explain", "cat x | parallel 2 [parse apache | where status>=500] | top 5 path").stdout
     assert "fused: each worker tallies its share" in out
-    assert "top 5 path   records -> end   fused: merges the workers' partials in input order" in out
+    assert "top 5 path   records -> end   planned: merges the workers' partials in input order" in out
 
 
 def test_the_planner_keeps_both_stages_and_records_what_was_taken() -> None:

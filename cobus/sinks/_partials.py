@@ -38,15 +38,17 @@ from collections.abc import Callable, Mapping, Sequence
 from operator import itemgetter
 from typing import Any
 
+from ..columns import Columns
 from ..context import RunContext
 from ..core import StageGen, Target, batch_len, coroutine
-from ..fields import Field, group_keys
+from ..fields import Field
 from ..steps import AGGREGATE, Partial, Step
 from .aggregate import (
     Report,
     View,
     _by_fields,
     _fields,
+    _key_function,
     _numeric,
     _records,
     _report_loop,
@@ -93,7 +95,7 @@ def split_step(name: str, params: Mapping[str, Any]) -> Step | None:
 @coroutine
 def _tally_partial(target: Target, *, fields: Sequence[str], name: str) -> StageGen:
     """``count [by]``, ``top``: the batch's count, or its count per key."""
-    keys_of = group_keys(fields) if fields else None
+    keys_of = _key_function(fields) if fields else None
     send = target.send
     while True:
         batch = yield
@@ -105,14 +107,15 @@ def _tally_partial(target: Target, *, fields: Sequence[str], name: str) -> Stage
             send(Partial(None, list(Counter(keys_of(_records(batch, name))).items())))
 
 
-def _numbers(
-    batch: list[dict[str, Any]], get: Callable[[Any], Any], value_of: Callable[[Any], Any]
-) -> list[Any]:
+def _numbers(batch: Any, field: str, get: Callable[[Any], Any], value_of: Callable[[Any], Any]) -> list[Any]:
     """The field's numbers as ``sum`` reads them: ints as they are, else parsed (None: not a number)."""
-    try:
-        values = list(map(get, batch))
-    except KeyError:
-        values = list(map(value_of, batch))
+    if type(batch) is Columns:
+        values = batch.column(field)
+    else:
+        try:
+            values = list(map(get, batch))
+        except KeyError:
+            values = list(map(value_of, batch))
     if not all(type(v) is int for v in values):
         values = list(map(_numeric, values))
     return values
@@ -121,14 +124,14 @@ def _numbers(
 @coroutine
 def _sum_partial(target: Target, *, field: str, by: Sequence[str]) -> StageGen:
     """``sum F``: the batch's sum; ``sum F by G``: each key's numbers in record order."""
-    keys_of = group_keys(by) if by else None
+    keys_of = _key_function(by) if by else None
     get, value_of = itemgetter(field), Field(field).get
     send = target.send
     while True:
         batch = yield
         if not len(batch):
             continue
-        values = _numbers(_records(batch, "sum"), get, value_of)
+        values = _numbers(_records(batch, "sum"), field, get, value_of)
         skipped = values.count(None)
         if keys_of is None:
             send(Partial(sum(v for v in values if v is not None), [], skipped))
@@ -143,7 +146,7 @@ def _sum_partial(target: Target, *, field: str, by: Sequence[str]) -> StageGen:
 @coroutine
 def _uniq_partial(target: Target, *, fields: Sequence[str]) -> StageGen:
     """``uniq``: the keys of the batch this worker had not seen yet, first seen first."""
-    keys_of = group_keys(fields)
+    keys_of = _key_function(fields)
     seen: set[Any] = set()
     send = target.send
     while True:

@@ -57,12 +57,23 @@ def load_branch(text: str, kind: str, reg: Registry | None = None, *, aggregate:
     """
     reg = (reg or registry).load()
     read_after = None
+    columnar_after = False
     if aggregate is not None:
         node = _one_stage(aggregate, reg)
         read_after = node.spec.reads(node.params) if node.spec.reads is not None else None
+        columnar_after = node.spec.columnar  # its partial half takes what the stage takes
     builder = GraphBuilder(reg)
     tails = builder.lower(parse(text), [], fed=kind)
-    return plan(Graph(builder.nodes, outputs=tails, input_kind=kind, text=text, read_after=read_after))
+    return plan(
+        Graph(
+            builder.nodes,
+            outputs=tails,
+            input_kind=kind,
+            text=text,
+            read_after=read_after,
+            columnar_after=columnar_after,
+        )
+    )
 
 
 def load_step(text: str, op: str, reg: Registry | None = None) -> Step:

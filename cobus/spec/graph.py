@@ -97,6 +97,7 @@ class Graph:
         input_kind: str | None = None,
         text: str = "",
         read_after: frozenset[str] | None = None,
+        columnar_after: bool = False,
     ) -> None:
         self.nodes = nodes
         #: For a branch graph: the nodes whose output leaves the branch.
@@ -107,6 +108,8 @@ class Graph:
         self.text = text
         #: For a branch graph: the fields read after its outputs (None: all, or not known).
         self.read_after = read_after
+        #: For a branch graph: what its outputs feed takes :class:`~cobus.columns.Columns`.
+        self.columnar_after = columnar_after
 
     def node(self, node_id: int) -> Node:
         return next(n for n in self.nodes if n.id == node_id)

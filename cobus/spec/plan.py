@@ -85,6 +85,7 @@ def _split_one(graph: Graph) -> bool:
             b.plan = fused.downstream
             for sub in a.branches:  # what leaves the branch is only tallied now
                 sub.read_after = b.spec.reads(b.params) if b.spec.reads is not None else None
+                sub.columnar_after = b.spec.columnar  # its partial half takes what the stage takes
                 _project(sub)
             return True
     return False
@@ -143,20 +144,23 @@ def _project(graph: Graph) -> None:
         whole = node.plan is None or not node.plan.absorbed  # a split aggregate still reads its own fields
         node.reads = declared(node.params) if declared is not None and whole else None
         consumers = graph.consumers(node.id)
-        ends_here = node.id in graph.outputs or bool(node.branches)
+        leaves = node.id in graph.outputs
+        # Its output may be columns: every reader, here and after the graph, takes them.
+        hands_columns = (
+            not node.branches
+            and (bool(consumers) or leaves)
+            and all(columnar[c.id] for c in consumers)
+            and (not leaves or graph.columnar_after)
+        )
         columnar[node.id] = (
-            node.spec.columnar
-            and node.plan is None
-            and not ends_here
-            and (node.output_kind != RECORDS or all(columnar[c.id] for c in consumers))
+            node.spec.columnar and node.plan is None and (node.output_kind != RECORDS or hands_columns)
         )
         if node.output_kind != RECORDS:
             continue
         node.needs = _needed(graph, node)
         project = node.spec.projects
         if project is not None and node.plan is None and node.needs is not None:
-            columns = bool(consumers) and not ends_here and all(columnar[c.id] for c in consumers)
-            node.plan = project(node.params, node.needs, columns)
+            node.plan = project(node.params, node.needs, hands_columns)
 
 
 def _needed(graph: Graph, node: Node) -> frozenset[str] | None:
