@@ -7,13 +7,15 @@ can take over from the stage right after it (``absorbs=``: step op -> an
 (:mod:`cobus.spec.plan`) matches them up and records the chosen
 :class:`Fused` plan on the graph node. The ops below are the shared words;
 a stage module imports them from here, never another stage's module.
-Nothing here imports a stage, the registry or the spec.
+Nothing here imports a stage, the registry or the spec. The records are
+NamedTuples, as immutable as frozen dataclasses and cheaper to define (see
+:class:`cobus.registry.StageSpec`); ``_replace`` makes a changed copy.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 __all__ = [
@@ -60,8 +62,7 @@ class Partial(NamedTuple):
     skipped: int = 0
 
 
-@dataclass(frozen=True)
-class Call:
+class Call(NamedTuple):
     """A bound stage, callable later in front of a target (``call(target, ctx)``).
 
     An absorbing stage that keeps the absorbed one as it is (``cat`` feeding
@@ -78,20 +79,18 @@ class Call:
         return self.factory(target, **self.params, **extra)
 
 
-@dataclass(frozen=True)
-class Step:
+class Step(NamedTuple):
     """One stage described for the stage before it: an op from this module and its args."""
 
     op: str
-    args: Mapping[str, Any] = field(default_factory=dict)
+    args: Mapping[str, Any] = MappingProxyType({})
     #: The stage itself, bound (filled in by the planner).
     call: Call | None = None
     #: The stage as written (filled in by the planner; a worker rebuilds it from there).
     text: str = ""
 
 
-@dataclass(frozen=True)
-class Fused:
+class Fused(NamedTuple):
     """A plan the planner recorded on a node: run ``factory(target, **params)`` instead.
 
     ``note`` says what was gained (``explain`` shows it); ``absorbed`` is

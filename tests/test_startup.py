@@ -31,10 +31,14 @@ with open(report, "w") as f:
 """
 
 #: Never needed by ``cat | head | print``: XML, drawing, the network, native scanners, workers,
-#: click (cobus/entry.py reads a plain ``cobus run PIPELINE`` itself), and the formatting
-#: of records (with json: print writes lines as they are).
+#: click (cobus/entry.py reads a plain ``cobus run PIPELINE`` itself), the formatting
+#: of records (with json: print writes lines as they are), and dataclasses with the
+#: inspect module it loads (the start path's records are NamedTuples and plain classes;
+#: a stage registers with the declared table's parameters, its signature unread).
 HEAVY = (
     "click",
+    "dataclasses",
+    "inspect",
     "cobus.formats",
     "lxml",
     "rich",

@@ -36,8 +36,6 @@ it, so the node feeding them does not fuse with what follows the branch.
 
 from __future__ import annotations
 
-import dataclasses
-
 from ..core import RECORDS
 from ..steps import Call, Fused
 from .graph import Graph, Node
@@ -81,7 +79,7 @@ def _split_one(graph: Graph) -> bool:
             continue
         fused = _absorb(a, b)
         if fused is not None and fused.downstream is not None:
-            a.plan = dataclasses.replace(fused, absorbed=(b.text,))
+            a.plan = fused._replace(absorbed=(b.text,))
             b.plan = fused.downstream
             for sub in a.branches:  # what leaves the branch is only tallied now
                 sub.read_after = b.spec.reads(b.params) if b.spec.reads is not None else None
@@ -115,14 +113,14 @@ def _absorb(a: Node, b: Node) -> Fused | None:
     absorber = dict(a.spec.absorbs).get(step.op)
     if absorber is None:
         return None
-    step = dataclasses.replace(step, call=Call(b.factory, b.arguments, b.spec.wants_ctx), text=b.text)
+    step = step._replace(call=Call(b.factory, b.arguments, b.spec.wants_ctx), text=b.text)
     return absorber(a.arguments, step)
 
 
 def _merge(graph: Graph, a: Node, b: Node, fused: Fused) -> None:
     """Record the plan on a and take b out of the graph (its consumers now read a)."""
     before = a.plan.absorbed if a.plan is not None else ()
-    a.plan = dataclasses.replace(fused, absorbed=(*before, *fused.absorbed, b.text))
+    a.plan = fused._replace(absorbed=(*before, *fused.absorbed, b.text))
     a.text = f"{a.text} | {b.text}"
     a.output_kind = b.output_kind
     a.label = a.label or b.label
