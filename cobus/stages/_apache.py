@@ -24,7 +24,8 @@ work in two:
    only ``" DDD N`` followed by white space in the line when the block has
    exactly one such run per line: a valid line always has it after the
    request, so any other (inside a quoted field) makes the count differ,
-   and the block takes the full path.
+   and the block takes the full path. (Two runs cannot overlap: only a
+   run's first character is a quote.)
 
 Any doubt sends the block to the full path, which is exactly what the
 record-at-a-time parse does; so the two cannot differ. Without the RE2
@@ -199,8 +200,8 @@ _LINE = (
 _HEAD = re.compile(r"\n([^ ]*) ([^ ]*) ([^ ]*) \[([^\]\n]{26})\] ")
 #: Status and size: one run per valid line (else the block takes the full path).
 _TAIL = re.compile(rb'" ([0-9]{3}) ([0-9]+|-)[ \t\r\n]')
-#: The same run, the status alone.
-_STATUS = re.compile(rb'" ([0-9]{3}) (?:[0-9]+|-)[ \t\r\n]')
+#: The status alone: ``" DDD `` opens the same run (a valid line has it after the request).
+_STATUS = re.compile(rb'" ([0-9]{3}) ')
 #: The fields the fast path makes.
 FAST = frozenset({"host", "ident", "user", "time", "ts", "status", "bytes"})
 
