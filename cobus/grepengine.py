@@ -71,6 +71,16 @@ def patterns_of(pattern: str | None, regexps: Sequence[str], files: Sequence[str
 
 
 @dataclass(frozen=True)
+class _Database:
+    """A compiled Hyperscan database; ``tailed``: its expressions end in ``.*$``."""
+
+    db: Any
+    tailed: bool
+    #: More than one pattern: one line's end can be reported once per pattern.
+    several: bool
+
+
+@dataclass(frozen=True)
 class _Options:
     dialect: str
     ignore_case: bool
@@ -110,7 +120,7 @@ class Searcher:
         # mode serves every ASCII block, and every block for a bytewise pattern.
         self.bytewise = all(t.bytewise for t in translations) and not (ignore_case or word)
         self._hs = self._hyperscan(translations, utf8=False) if scan else None
-        self._hs_utf8: Any = None if self.bytewise or self._hs is None else _PENDING
+        self._hs_utf8: _Database | object | None = None if self.bytewise or self._hs is None else _PENDING
 
     @property
     def engine(self) -> str:
@@ -134,7 +144,7 @@ class Searcher:
         except re.error as exc:  # what grepsyntax let through (-P aside) always compiles
             raise PatternError(exc.msg, exc.pos or 0) from None
 
-    def _hyperscan(self, translations: list[Translation], *, utf8: bool) -> Any:
+    def _hyperscan(self, translations: list[Translation], *, utf8: bool) -> _Database | None:
         """A Hyperscan database for the patterns, in UTF-8 mode or not; None if it cannot be.
 
         Each expression gets a ``.*$`` tail when Hyperscan takes it (it refuses a
@@ -172,25 +182,79 @@ class Searcher:
                 db.compile(expressions=expressions, ids=ids, flags=[f | extra for f in flags])
             except hs.error:  # a $ inside, an empty match without the tail, too big
                 continue
-            return db
+            return _Database(db, expressions is tailed, len(ids) > 1)
         return None
 
-    def _utf8_db(self) -> Any:
+    def _utf8_db(self) -> _Database | None:
         """The UTF-8 database, built when the first non-ASCII block comes (UCP classes build slowly)."""
         if self._hs_utf8 is _PENDING:
             self._hs_utf8 = self._hyperscan(self._translations, utf8=True)
+        assert self._hs_utf8 is None or isinstance(self._hs_utf8, _Database)
         return self._hs_utf8
 
     # -- searching
 
     def lines(self, block: bytes) -> list[Span]:
         """(start, end) of each selected line of ``block``, its newline included."""
-        if self._hs is not None:
-            if self.bytewise or block.isascii():
-                return self._hs_lines(block, self._hs)
-            db = self._utf8_db() if _valid_utf8(block) else None
-            if db is not None:
-                return self._hs_lines(block, db)
+        ends = self._line_ends(block)
+        if ends is None:
+            return self._spans(block)
+        rfind = block.rfind
+        spans = [(rfind(b"\n", 0, end) + 1, end + 1) for end in ends]
+        if ends and ends[-1] == len(block):  # a last line without its newline
+            spans[-1] = (spans[-1][0], len(block))
+        return spans
+
+    def chosen(self, block: bytes) -> list[bytes]:
+        """The selected lines of ``block`` themselves, each with its newline if it has one."""
+        ends = self._line_ends(block)
+        if ends is None:
+            return [block[s:e] for s, e in self._spans(block)]
+        rfind = block.rfind
+        return [block[rfind(b"\n", 0, end) + 1 : end + 1] for end in ends]
+
+    def count(self, block: bytes) -> int:
+        """How many lines of ``block`` are selected."""
+        ends = self._line_ends(block)
+        return len(self._spans(block) if ends is None else ends)
+
+    def _database(self, block: bytes) -> _Database | None:
+        """The Hyperscan database for this block, or None: the fallback searches it."""
+        if self._hs is None:
+            return None
+        if self.bytewise or block.isascii():
+            return self._hs
+        return self._utf8_db() if _valid_utf8(block) else None
+
+    def _line_ends(self, block: bytes) -> list[int] | None:
+        """Where each selected line's text ends (its newline, or the block's end); None: ask ``_spans``.
+
+        Discussion: the fast path. With the ``.*$`` tail every match ends
+        where its line's text ends, so the match ends are the answer once
+        repeats are dropped: Hyperscan reports one end once per pattern,
+        in order, so only several patterns can repeat one. No Python runs
+        per line but the callback; the line starts are found later by
+        ``rfind`` in C. An end at the very end of a block that ends with a
+        newline is an empty match after the last line: no line is there.
+        It serves exact patterns only; a candidate line that must be
+        confirmed goes the long way, through ``_spans``.
+        """
+        db = self._database(block)
+        if db is None or not db.tailed or not self.exact:
+            return None
+        ends: list[int] = []
+        add = ends.append
+        db.db.scan(block, match_event_handler=lambda _id, _start, end, _flags, _ctx: add(end))
+        if db.several and ends:
+            ends = sorted(set(ends))
+        if ends and ends[-1] == len(block) and block.endswith(b"\n"):
+            ends.pop()
+        return ends
+
+    def _spans(self, block: bytes) -> list[Span]:
+        db = self._database(block)
+        if db is not None:
+            return self._hs_lines(block, db.db)
         if block.isascii():
             return self._ascii_lines(block)
         return self._each_line(block)

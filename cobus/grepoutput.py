@@ -79,23 +79,33 @@ class Selection:
         fmt = self.fmt
         if fmt.per_line and emit:
             return self._each_line(block)
-        spans = self.searcher.lines(block)
+        searcher = self.searcher
+        if not fmt.invert and fmt.label is None:  # the common case: the lines, cut out in C
+            lines = searcher.chosen(block) if emit else None
+            found = searcher.count(block) if lines is None else len(lines)
+            if self._count(found) and lines:
+                return b"".join(lines)
+            return b""
+        spans = searcher.lines(block)
         found = len(spans)
         if fmt.invert:
             found = block.count(b"\n") + (not block.endswith(b"\n")) - found
-        if fmt.max_count is not None and self.selected + found >= fmt.max_count:
-            found = fmt.max_count - self.selected  # only when counting (-m is per-line otherwise)
-            self.done = True
-        self.selected += found
-        if not emit or not found:
+        if not self._count(found) or not emit:
             return b""
         if fmt.label is not None:  # several files: each line after its file's name
             head = file_label(fmt.label, b":", color=False)
             chosen = _complement(block, spans) if fmt.invert else spans
             return b"".join([head + block[s:e] for s, e in chosen])
-        if fmt.invert:
-            return _gaps(block, spans)
-        return b"".join([block[s:e] for s, e in spans])
+        return _gaps(block, spans)
+
+    def _count(self, found: int) -> int:
+        """Count ``found`` selected lines (-m stops the count when only counting); how many count."""
+        limit = self.fmt.max_count
+        if limit is not None and self.selected + found >= limit:
+            found = limit - self.selected  # only when counting (-m is per-line otherwise)
+            self.done = True
+        self.selected += found
+        return found
 
     def _each_line(self, block: bytes) -> bytes:
         fmt = self.fmt
