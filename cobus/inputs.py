@@ -193,13 +193,19 @@ _PROBE = 1 << 13
 
 
 def _is_regular(stream: IO[bytes]) -> bool:
-    """An unbuffered, undecompressed regular file (read by position, never waited for)."""
+    """An unbuffered, undecompressed regular file that can be read by position.
+
+    A file that says it is empty (``/proc`` files, whose size is 0 whatever
+    they hold) is read as a pipe is.
+    """
     if type(stream) is not io.FileIO:
         return False
     try:
-        return stat.S_ISREG(os.fstat(stream.fileno()).st_mode)
+        st = os.fstat(stream.fileno())
+        os.lseek(stream.fileno(), 0, os.SEEK_CUR)
     except OSError:
         return False
+    return stat.S_ISREG(st.st_mode) and st.st_size > 0
 
 
 def _file_blocks(stream: IO[bytes], path: str, size: int) -> Iterator[bytes]:
@@ -222,7 +228,10 @@ def _file_blocks(stream: IO[bytes], path: str, size: int) -> Iterator[bytes]:
     try:
         pos = os.lseek(fd, 0, os.SEEK_CUR)
         while True:
-            tail = os.pread(fd, probe, pos + size - probe)
+            try:
+                tail = os.pread(fd, probe, pos + size - probe)
+            except OSError:  # no reading by position after all: plain reads, lines held as a pipe's
+                tail = b""
             newline = tail.rfind(b"\n")
             chunk = stream.read(size - probe + newline + 1 if newline >= 0 else size)
             if not chunk:

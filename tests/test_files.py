@@ -173,3 +173,10 @@ def test_corrupt_gzip_is_one_line(cli, tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert result.stderr.startswith(f"cobus: error: {bad}: ")
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="no /proc here")
+def test_a_proc_file_that_says_it_is_empty_is_read_whole(cli) -> None:
+    # /proc files are regular files of size 0 that hold text all the same.
+    result = cli("run", "cat /proc/self/status | grep -c ^Name: | print")
+    assert (result.exit_code, result.stdout_bytes, result.stderr) == (0, b"1\n", "")
