@@ -115,7 +115,7 @@ def _blocks(stream: IO[bytes]) -> Iterator[bytes]:
 def _one_file(
     name: str, shown: str, searcher: Searcher, fmt: Format, opts: GrepOptions, out: IO[bytes], err: IO[str]
 ) -> int | None:
-    """Search one file; its count of selected lines, or None if it cannot be read."""
+    """Search one file; its selected lines (counted as Selection.selected counts), or None if unreadable."""
     try:
         stream = sys.stdin.buffer if name == "-" else open(name, "rb")
     except OSError as exc:

@@ -54,7 +54,15 @@ class Format:
 
 
 class Selection:
-    """grep's output for one stream, block by block; :attr:`selected` counts the selected lines."""
+    """grep's output for one stream, block by block; :attr:`selected` counts the selected lines.
+
+    Discussion: -v and the count. Counting the lines of a block
+    (``bytes.count``, one byte at a time) costs more than the search itself,
+    and ``-v`` with output needs no count: so there :attr:`selected` only
+    grows by one per block that kept a line, enough to say whether any was
+    selected (the exit status). Where the number is printed or limits the
+    output (``-c``, ``-m``, ``-n``) every line is counted.
+    """
 
     def __init__(self, searcher: Searcher, fmt: Format) -> None:
         self.searcher = searcher
@@ -87,16 +95,18 @@ class Selection:
                 return b"".join(lines)
             return b""
         spans = searcher.lines(block)
-        found = len(spans)
-        if fmt.invert:
-            found = block.count(b"\n") + (not block.endswith(b"\n")) - found
-        if not self._count(found) or not emit:
-            return b""
         if fmt.label is not None:  # several files: each line after its file's name
-            head = file_label(fmt.label, b":", color=False)
             chosen = _complement(block, spans) if fmt.invert else spans
+            if not self._count(len(chosen)) or not emit:
+                return b""
+            head = file_label(fmt.label, b":", color=False)
             return b"".join([head + block[s:e] for s, e in chosen])
-        return _gaps(block, spans)
+        if emit:  # -v: the block without the matching lines (see "-v and the count")
+            out = _gaps(block, spans)
+            self.selected += bool(out)
+            return out
+        self._count(block.count(b"\n") + (not block.endswith(b"\n")) - len(spans))
+        return b""
 
     def _count(self, found: int) -> int:
         """Count ``found`` selected lines (-m stops the count when only counting); how many count."""
