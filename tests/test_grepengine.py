@@ -30,6 +30,8 @@ PATTERNS = [
     (["\\(o\\)\\1"], {}),
     (["[^a-z ]"], {"dialect": "E"}),
     (["another line"], {"line": True}),
+    (["python", "pyt", "line"], {}),  # several patterns on one line: the line once
+    (["x*"], {"dialect": "E"}),  # matches the empty string: every line
 ]
 
 
@@ -48,6 +50,10 @@ def test_both_engines_select_the_same_lines(
     assert (fast.engine, slow.engine) == ("hyperscan", "re")
     for block in BLOCKS:
         assert selected(fast, block) == selected(slow, block), block
+        # The lines themselves and their count say the same as the spans, in both engines.
+        for searcher in (fast, slow):
+            assert searcher.chosen(block) == selected(slow, block)
+            assert searcher.count(block) == len(selected(slow, block))
 
 
 @needs_hyperscan
