@@ -118,7 +118,10 @@ class Searcher:
         self.exact = all(t.exact for t in translations)
         # On ASCII text, bytes mean what characters mean: a database without UTF-8
         # mode serves every ASCII block, and every block for a bytewise pattern.
-        self.bytewise = all(t.bytewise for t in translations) and not (ignore_case or word)
+        ascii_only = all(t.bytewise for t in translations) and (not ignore_case or _folds_ascii(translations))
+        self.bytewise = ascii_only and not word
+        #: -w of ASCII words: the ASCII database finds every line, and some more (see ``chosen``).
+        self._ascii_words = ascii_only and word and self.exact
         self._hs = self._hyperscan(translations, utf8=False) if scan else None
         self._hs_utf8: _Database | object | None = None if self.bytewise or self._hs is None else _PENDING
 
@@ -206,7 +209,23 @@ class Searcher:
         return spans
 
     def chosen(self, block: bytes) -> list[bytes]:
-        """The selected lines of ``block`` themselves, each with its newline if it has one."""
+        """The selected lines of ``block`` themselves, each with its newline if it has one.
+
+        Discussion: -w without looking at the whole block. ``-w`` must know
+        whether the text is ASCII (a UTF-8 ``é`` is a word character), and
+        ``isascii`` over a block costs as much as the scan. For ASCII words
+        it need not: every byte of a non-ASCII character is a non-word byte
+        to the ASCII database, so it finds every line that UTF-8 rules would
+        select, and perhaps a few more; when the lines it found are all
+        ASCII, they are exactly the answer. Otherwise the block goes the
+        usual way.
+        """
+        db = self._hs
+        if self._ascii_words and db is not None and db.tailed:
+            rfind = block.rfind
+            lines = [block[rfind(b"\n", 0, end) + 1 : end + 1] for end in self._scan(block, db)]
+            if b"".join(lines).isascii():
+                return lines
         ends = self._line_ends(block)
         if ends is None:
             return [block[s:e] for s, e in self._spans(block)]
@@ -242,6 +261,11 @@ class Searcher:
         db = self._database(block)
         if db is None or not db.tailed or not self.exact:
             return None
+        return self._scan(block, db)
+
+    @staticmethod
+    def _scan(block: bytes, db: _Database) -> list[int]:
+        """The line ends a tailed database reports for ``block``, each once, in order."""
         ends: list[int] = []
         add = ends.append
         db.db.scan(block, match_event_handler=lambda _id, _start, end, _flags, _ctx: add(end))
@@ -330,6 +354,15 @@ class Searcher:
         if not found or text.isascii():
             return found
         return [(_width(text[:s]), _width(text[:e])) for s, e in found]
+
+
+#: The ASCII letters that ``-i`` matches to other characters too (U+0130, U+0131, U+212A, U+017F).
+_WIDE_FOLDS = frozenset("iks")
+
+
+def _folds_ascii(translations: list[Translation]) -> bool:
+    """Whether ``-i`` matches ASCII text only for these patterns: literals free of i, k and s."""
+    return all(t.literal is not None and not _WIDE_FOLDS & set(t.literal.lower()) for t in translations)
 
 
 def _wordy(literal: str | None) -> bool:

@@ -15,6 +15,8 @@ BLOCKS = [
     "café au lait\nCAFÉ python\nnaïve words\n".encode(),
     b"\xff\xfe invalid python\nok line\n",
     b"python at the end without newline",
+    # Next to a UTF-8 letter "python" is no word; the Kelvin sign and the long s fold to k and s.
+    "pythoné\népython\n(python)\nPYTHON é\n\u212aI\u017f\u017f me\nkiss\n".encode(),
 ]
 
 PATTERNS = [
@@ -32,6 +34,9 @@ PATTERNS = [
     (["another line"], {"line": True}),
     (["python", "pyt", "line"], {}),  # several patterns on one line: the line once
     (["x*"], {"dialect": "E"}),  # matches the empty string: every line
+    (["python"], {"word": True}),
+    (["python"], {"word": True, "ignore_case": True}),
+    (["kiss"], {"ignore_case": True}),
 ]
 
 
