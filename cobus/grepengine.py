@@ -123,6 +123,7 @@ class Searcher:
         #: -w of ASCII words: the ASCII database finds every line, and some more (see ``chosen``).
         self._ascii_words = ascii_only and word and self.exact
         self._hs = self._hyperscan(translations, utf8=False) if scan else None
+        self._pre = self._prefilter(translations) if self._hs is not None and self._hs.tailed else None
         self._hs_utf8: _Database | object | None = None if self.bytewise or self._hs is None else _PENDING
 
     @property
@@ -188,6 +189,28 @@ class Searcher:
             return _Database(db, expressions is tailed, len(ids) > 1)
         return None
 
+    def _prefilter(self, translations: list[Translation]) -> _Database | None:
+        """A database for the beginning of the one pattern (see ``Translation.prefix``), or None.
+
+        Only where the ASCII database serves every block and nothing wraps
+        the pattern (-w, -x): there a line matching the pattern is a line
+        matching its beginning.
+        """
+        o = self.options
+        if len(translations) != 1 or not self.bytewise or not self.exact or o.word or o.line:
+            return None
+        prefix = translations[0].prefix
+        hs = hyperscan_module()
+        if prefix is None or hs is None:
+            return None
+        flags = hs.HS_FLAG_MULTILINE | hs.HS_FLAG_ALLOWEMPTY | (hs.HS_FLAG_CASELESS if o.ignore_case else 0)
+        db = hs.Database(mode=hs.HS_MODE_BLOCK)
+        try:
+            db.compile(expressions=[f"(?:{prefix}).*$".encode()], ids=[0], flags=[flags])
+        except hs.error:
+            return None
+        return _Database(db, True, False)
+
     def _utf8_db(self) -> _Database | None:
         """The UTF-8 database, built when the first non-ASCII block comes (UCP classes build slowly)."""
         if self._hs_utf8 is _PENDING:
@@ -221,6 +244,8 @@ class Searcher:
         usual way.
         """
         db = self._hs
+        if self._pre is not None and db is not None:
+            return self._confirmed(block, self._pre, db)
         if self._ascii_words and db is not None and db.tailed:
             rfind = block.rfind
             lines = [block[rfind(b"\n", 0, end) + 1 : end + 1] for end in self._scan(block, db)]
@@ -234,8 +259,28 @@ class Searcher:
 
     def count(self, block: bytes) -> int:
         """How many lines of ``block`` are selected."""
+        if self._pre is not None and self._hs is not None:
+            return len(self._confirmed(block, self._pre, self._hs))
         ends = self._line_ends(block)
         return len(self._spans(block) if ends is None else ends)
+
+    @classmethod
+    def _confirmed(cls, block: bytes, pre: _Database, db: _Database) -> list[bytes]:
+        """The lines that match the pattern's beginning (``pre``), then those of them matching it all.
+
+        The lines found first are joined and scanned again as one small
+        block, so the whole expression runs only over them.
+        """
+        rfind = block.rfind
+        found = [block[rfind(b"\n", 0, end) + 1 : end + 1] for end in cls._scan(block, pre)]
+        if not found:
+            return found
+        joined = b"".join(found)
+        ends = cls._scan(joined, db)
+        if len(ends) == len(found):
+            return found
+        rfind = joined.rfind
+        return [joined[rfind(b"\n", 0, end) + 1 : end + 1] for end in ends]
 
     def _database(self, block: bytes) -> _Database | None:
         """The Hyperscan database for this block, or None: the fallback searches it."""

@@ -7,6 +7,7 @@ import random
 import pytest
 
 from cobus.grepengine import Searcher, hyperscan_module
+from cobus.grepsyntax import translate
 
 needs_hyperscan = pytest.mark.skipif(hyperscan_module() is None, reason="hyperscan not importable")
 
@@ -17,6 +18,8 @@ BLOCKS = [
     b"python at the end without newline",
     # Next to a UTF-8 letter "python" is no word; the Kelvin sign and the long s fold to k and s.
     "pythoné\népython\n(python)\nPYTHON é\n\u212aI\u017f\u017f me\nkiss\n".encode(),
+    # Lines that begin a match of [0-9]{3} 5[0-9]{2} and do not end one, between lines that do.
+    b"GET / 200 512\n200 5\nab1 x\nab\n123 5a1 ab7\n 404 599\n200 57",
 ]
 
 PATTERNS = [
@@ -37,6 +40,8 @@ PATTERNS = [
     (["python"], {"word": True}),
     (["python"], {"word": True, "ignore_case": True}),
     (["kiss"], {"ignore_case": True}),
+    (["[0-9]{3} 5[0-9]{2}"], {"dialect": "E"}),  # scanned for its beginning, then confirmed
+    (["AB[0-9]"], {"ignore_case": True}),
 ]
 
 
@@ -93,3 +98,18 @@ def test_a_pathological_pattern_is_scanned_in_linear_time() -> None:
 def test_matches_are_byte_spans_of_characters() -> None:
     line = "naïve café".encode()
     assert [line[s:e] for s, e in Searcher(["caf."]).matches(line)] == ["café".encode()]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "dialect", "prefix"),
+    [
+        ("[0-9]{3} 5[0-9]{2}", "E", "[0-9]{3}\\x205"),
+        ("ab[0-9]\\{2\\}", "G", "ab"),
+        ("python", "G", None),  # nothing to drop
+        ("timeout|refused|python", "E", None),  # no one beginning
+        ("[0-9]+", "E", None),  # no literal left to find
+        ("(ab)\\1[0-9]", "E", None),  # back-references confirm anyway
+    ],
+)
+def test_the_beginning_a_scan_looks_for_first(pattern: str, dialect: str, prefix: str | None) -> None:
+    assert translate(pattern, dialect).prefix == prefix
