@@ -264,19 +264,23 @@ class Searcher:
         ends = self._line_ends(block)
         return len(self._spans(block) if ends is None else ends)
 
-    @classmethod
-    def _confirmed(cls, block: bytes, pre: _Database, db: _Database) -> list[bytes]:
+    def _confirmed(self, block: bytes, pre: _Database, db: _Database) -> list[bytes]:
         """The lines that match the pattern's beginning (``pre``), then those of them matching it all.
 
         The lines found first are joined and scanned again as one small
-        block, so the whole expression runs only over them.
+        block, so the whole expression runs only over them. A beginning
+        that finds many more lines than the pattern selects (``e`` of
+        ``e[0-9]``) costs Python work per line: after such a block, every
+        block is scanned for the whole expression at once.
         """
         rfind = block.rfind
-        found = [block[rfind(b"\n", 0, end) + 1 : end + 1] for end in cls._scan(block, pre)]
+        found = [block[rfind(b"\n", 0, end) + 1 : end + 1] for end in self._scan(block, pre)]
         if not found:
             return found
         joined = b"".join(found)
-        ends = cls._scan(joined, db)
+        ends = self._scan(joined, db)
+        if len(found) > 2 * len(ends) + 64:
+            self._pre = None
         if len(ends) == len(found):
             return found
         rfind = joined.rfind

@@ -113,3 +113,15 @@ def test_matches_are_byte_spans_of_characters() -> None:
 )
 def test_the_beginning_a_scan_looks_for_first(pattern: str, dialect: str, prefix: str | None) -> None:
     assert translate(pattern, dialect).prefix == prefix
+
+
+@needs_hyperscan
+def test_a_beginning_that_finds_too_much_is_given_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    block = b"".join(b"a line %d\n" % i for i in range(500)) + b"e7 here\n"
+    fast = Searcher(["e[0-9]"])
+    assert fast._pre is not None  # "e" first: nearly every line has one
+    assert fast.chosen(block) == [b"e7 here\n"]
+    assert fast._pre is None  # 501 lines found, 1 selected: the whole expression from now on
+    assert fast.chosen(block) == [b"e7 here\n"]
+    monkeypatch.setenv("COBUS_NO_HYPERSCAN", "1")
+    assert Searcher(["e[0-9]"]).chosen(block) == [b"e7 here\n"]
