@@ -48,6 +48,7 @@ __all__ = [
     "Outlet",
     "StageGen",
     "Target",
+    "Unselected",
     "aborting",
     "batch_head",
     "batch_len",
@@ -103,6 +104,14 @@ _P = ParamSpec("_P")
 
 class Done(Exception):
     """Raised out of ``send`` by a stage that will accept no more input."""
+
+
+class Unselected(bytes):
+    """Lines a sink writes but that select nothing for the exit status: ``grep -c``'s count of 0.
+
+    A stage that makes a batch of its own from one (slicing, joining) makes
+    plain ``bytes``, which count again: ``grep -c x | grep 0 | print`` exits 0.
+    """
 
 
 def coroutine(func: Callable[_P, StageGen]) -> Callable[_P, StageGen]:

@@ -17,12 +17,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from .errors import SourceError
 from .grepengine import PatternError, Searcher, patterns_of
 from .grepoutput import Format, Selection, file_label
+from .inputs import line_blocks
 
 __all__ = ["GrepOptions", "grep_command", "grep_files"]
-
-_BLOCK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -96,28 +96,12 @@ def _walk(names: list[str], opts: GrepOptions, err: IO[str]) -> Iterator[str | N
         yield name
 
 
-def _blocks(stream: IO[bytes]) -> Iterator[bytes]:
-    """Blocks of whole lines; the last line gets the newline it may lack, as grep prints it."""
-    rest = b""
-    while True:
-        chunk = stream.read(_BLOCK)
-        if not chunk:
-            break
-        data = rest + chunk
-        cut = data.rfind(b"\n") + 1
-        rest = data[cut:]
-        if cut:
-            yield data[:cut]
-    if rest:
-        yield rest + b"\n"
-
-
 def _one_file(
     name: str, shown: str, searcher: Searcher, fmt: Format, opts: GrepOptions, out: IO[bytes], err: IO[str]
 ) -> int | None:
-    """Search one file; its count of selected lines, or None if it cannot be read."""
+    """Search one file; its selected lines (counted as Selection.selected counts), or None if unreadable."""
     try:
-        stream = sys.stdin.buffer if name == "-" else open(name, "rb")
+        stream = sys.stdin.buffer if name == "-" else open(name, "rb", buffering=0)
     except OSError as exc:
         if not opts.no_messages:
             err.write(f"grep: {name}: {exc.strerror}\n")
@@ -128,7 +112,7 @@ def _one_file(
     binary = False
     hidden = False
     try:
-        for block in _blocks(stream):
+        for block in line_blocks(stream, name):
             binary = binary or (not opts.text and b"\0" in block)
             before = selection.selected
             text = selection.feed(block, emit=emit and not binary)
@@ -144,9 +128,9 @@ def _one_file(
                 out.write(text)
             if selection.done or ((opts.quiet or listing) and selection.selected):
                 break
-    except OSError as exc:
+    except SourceError as exc:  # a read failed: named as grep names it
         if not opts.no_messages:
-            err.write(f"grep: {name}: {exc.strerror}\n")
+            err.write(f"grep: {exc}\n")
         return None
     finally:
         if stream is not sys.stdin.buffer:

@@ -71,6 +71,16 @@ def patterns_of(pattern: str | None, regexps: Sequence[str], files: Sequence[str
 
 
 @dataclass(frozen=True)
+class _Database:
+    """A compiled Hyperscan database; ``tailed``: its expressions end in ``.*$``."""
+
+    db: Any
+    tailed: bool
+    #: More than one pattern: one line's end can be reported once per pattern.
+    several: bool
+
+
+@dataclass(frozen=True)
 class _Options:
     dialect: str
     ignore_case: bool
@@ -108,9 +118,13 @@ class Searcher:
         self.exact = all(t.exact for t in translations)
         # On ASCII text, bytes mean what characters mean: a database without UTF-8
         # mode serves every ASCII block, and every block for a bytewise pattern.
-        self.bytewise = all(t.bytewise for t in translations) and not (ignore_case or word)
+        ascii_only = all(t.bytewise for t in translations) and (not ignore_case or _folds_ascii(translations))
+        self.bytewise = ascii_only and not word
+        #: -w of ASCII words: the ASCII database finds every line, and some more (see ``chosen``).
+        self._ascii_words = ascii_only and word and self.exact
         self._hs = self._hyperscan(translations, utf8=False) if scan else None
-        self._hs_utf8: Any = None if self.bytewise or self._hs is None else _PENDING
+        self._pre = self._prefilter(translations) if self._hs is not None and self._hs.tailed else None
+        self._hs_utf8: _Database | object | None = None if self.bytewise or self._hs is None else _PENDING
 
     @property
     def engine(self) -> str:
@@ -134,7 +148,7 @@ class Searcher:
         except re.error as exc:  # what grepsyntax let through (-P aside) always compiles
             raise PatternError(exc.msg, exc.pos or 0) from None
 
-    def _hyperscan(self, translations: list[Translation], *, utf8: bool) -> Any:
+    def _hyperscan(self, translations: list[Translation], *, utf8: bool) -> _Database | None:
         """A Hyperscan database for the patterns, in UTF-8 mode or not; None if it cannot be.
 
         Each expression gets a ``.*$`` tail when Hyperscan takes it (it refuses a
@@ -172,25 +186,148 @@ class Searcher:
                 db.compile(expressions=expressions, ids=ids, flags=[f | extra for f in flags])
             except hs.error:  # a $ inside, an empty match without the tail, too big
                 continue
-            return db
+            return _Database(db, expressions is tailed, len(ids) > 1)
         return None
 
-    def _utf8_db(self) -> Any:
+    def _prefilter(self, translations: list[Translation]) -> _Database | None:
+        """A database for the beginning of the one pattern (see ``Translation.prefix``), or None.
+
+        Only where the ASCII database serves every block and nothing wraps
+        the pattern (-w, -x): there a line matching the pattern is a line
+        matching its beginning.
+        """
+        o = self.options
+        if len(translations) != 1 or not self.bytewise or not self.exact or o.word or o.line:
+            return None
+        prefix = translations[0].prefix
+        hs = hyperscan_module()
+        if prefix is None or hs is None:
+            return None
+        flags = hs.HS_FLAG_MULTILINE | hs.HS_FLAG_ALLOWEMPTY | (hs.HS_FLAG_CASELESS if o.ignore_case else 0)
+        db = hs.Database(mode=hs.HS_MODE_BLOCK)
+        try:
+            db.compile(expressions=[f"(?:{prefix}).*$".encode()], ids=[0], flags=[flags])
+        except hs.error:
+            return None
+        return _Database(db, True, False)
+
+    def _utf8_db(self) -> _Database | None:
         """The UTF-8 database, built when the first non-ASCII block comes (UCP classes build slowly)."""
         if self._hs_utf8 is _PENDING:
             self._hs_utf8 = self._hyperscan(self._translations, utf8=True)
+        assert self._hs_utf8 is None or isinstance(self._hs_utf8, _Database)
         return self._hs_utf8
 
     # -- searching
 
     def lines(self, block: bytes) -> list[Span]:
         """(start, end) of each selected line of ``block``, its newline included."""
-        if self._hs is not None:
-            if self.bytewise or block.isascii():
-                return self._hs_lines(block, self._hs)
-            db = self._utf8_db() if _valid_utf8(block) else None
-            if db is not None:
-                return self._hs_lines(block, db)
+        ends = self._line_ends(block)
+        if ends is None:
+            return self._spans(block)
+        rfind = block.rfind
+        spans = [(rfind(b"\n", 0, end) + 1, end + 1) for end in ends]
+        if ends and ends[-1] == len(block):  # a last line without its newline
+            spans[-1] = (spans[-1][0], len(block))
+        return spans
+
+    def chosen(self, block: bytes) -> list[bytes]:
+        """The selected lines of ``block`` themselves, each with its newline if it has one.
+
+        Discussion: -w without looking at the whole block. ``-w`` must know
+        whether the text is ASCII (a UTF-8 ``é`` is a word character), and
+        ``isascii`` over a block costs as much as the scan. For ASCII words
+        it need not: every byte of a non-ASCII character is a non-word byte
+        to the ASCII database, so it finds every line that UTF-8 rules would
+        select, and perhaps a few more; when the lines it found are all
+        ASCII, they are exactly the answer. Otherwise the block goes the
+        usual way.
+        """
+        db = self._hs
+        if self._pre is not None and db is not None:
+            return self._confirmed(block, self._pre, db)
+        if self._ascii_words and db is not None and db.tailed:
+            rfind = block.rfind
+            lines = [block[rfind(b"\n", 0, end) + 1 : end + 1] for end in self._scan(block, db)]
+            if b"".join(lines).isascii():
+                return lines
+        ends = self._line_ends(block)
+        if ends is None:
+            return [block[s:e] for s, e in self._spans(block)]
+        rfind = block.rfind
+        return [block[rfind(b"\n", 0, end) + 1 : end + 1] for end in ends]
+
+    def count(self, block: bytes) -> int:
+        """How many lines of ``block`` are selected."""
+        if self._pre is not None and self._hs is not None:
+            return len(self._confirmed(block, self._pre, self._hs))
+        ends = self._line_ends(block)
+        return len(self._spans(block) if ends is None else ends)
+
+    def _confirmed(self, block: bytes, pre: _Database, db: _Database) -> list[bytes]:
+        """The lines that match the pattern's beginning (``pre``), then those of them matching it all.
+
+        The lines found first are joined and scanned again as one small
+        block, so the whole expression runs only over them. A beginning
+        that finds many more lines than the pattern selects (``e`` of
+        ``e[0-9]``) costs Python work per line: after such a block, every
+        block is scanned for the whole expression at once.
+        """
+        rfind = block.rfind
+        found = [block[rfind(b"\n", 0, end) + 1 : end + 1] for end in self._scan(block, pre)]
+        if not found:
+            return found
+        joined = b"".join(found)
+        ends = self._scan(joined, db)
+        if len(found) > 2 * len(ends) + 64:
+            self._pre = None
+        if len(ends) == len(found):
+            return found
+        rfind = joined.rfind
+        return [joined[rfind(b"\n", 0, end) + 1 : end + 1] for end in ends]
+
+    def _database(self, block: bytes) -> _Database | None:
+        """The Hyperscan database for this block, or None: the fallback searches it."""
+        if self._hs is None:
+            return None
+        if self.bytewise or block.isascii():
+            return self._hs
+        return self._utf8_db() if _valid_utf8(block) else None
+
+    def _line_ends(self, block: bytes) -> list[int] | None:
+        """Where each selected line's text ends (its newline, or the block's end); None: ask ``_spans``.
+
+        Discussion: the fast path. With the ``.*$`` tail every match ends
+        where its line's text ends, so the match ends are the answer once
+        repeats are dropped: Hyperscan reports one end once per pattern,
+        in order, so only several patterns can repeat one. No Python runs
+        per line but the callback; the line starts are found later by
+        ``rfind`` in C. An end at the very end of a block that ends with a
+        newline is an empty match after the last line: no line is there.
+        It serves exact patterns only; a candidate line that must be
+        confirmed goes the long way, through ``_spans``.
+        """
+        db = self._database(block)
+        if db is None or not db.tailed or not self.exact:
+            return None
+        return self._scan(block, db)
+
+    @staticmethod
+    def _scan(block: bytes, db: _Database) -> list[int]:
+        """The line ends a tailed database reports for ``block``, each once, in order."""
+        ends: list[int] = []
+        add = ends.append
+        db.db.scan(block, match_event_handler=lambda _id, _start, end, _flags, _ctx: add(end))
+        if db.several and ends:
+            ends = sorted(set(ends))
+        if ends and ends[-1] == len(block) and block.endswith(b"\n"):
+            ends.pop()
+        return ends
+
+    def _spans(self, block: bytes) -> list[Span]:
+        db = self._database(block)
+        if db is not None:
+            return self._hs_lines(block, db.db)
         if block.isascii():
             return self._ascii_lines(block)
         return self._each_line(block)
@@ -266,6 +403,15 @@ class Searcher:
         if not found or text.isascii():
             return found
         return [(_width(text[:s]), _width(text[:e])) for s, e in found]
+
+
+#: The ASCII letters that ``-i`` matches to other characters too (U+0130, U+0131, U+212A, U+017F).
+_WIDE_FOLDS = frozenset("iks")
+
+
+def _folds_ascii(translations: list[Translation]) -> bool:
+    """Whether ``-i`` matches ASCII text only for these patterns: literals free of i, k and s."""
+    return all(t.literal is not None and not _WIDE_FOLDS & set(t.literal.lower()) for t in translations)
 
 
 def _wordy(literal: str | None) -> bool:

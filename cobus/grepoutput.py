@@ -54,7 +54,15 @@ class Format:
 
 
 class Selection:
-    """grep's output for one stream, block by block; :attr:`selected` counts the selected lines."""
+    """grep's output for one stream, block by block; :attr:`selected` counts the selected lines.
+
+    Discussion: -v and the count. Counting the lines of a block
+    (``bytes.count``, one byte at a time) costs more than the search itself,
+    and ``-v`` with output needs no count: so there :attr:`selected` only
+    grows by one per block that kept a line, enough to say whether any was
+    selected (the exit status). Where the number is printed or limits the
+    output (``-c``, ``-m``, ``-n``) every line is counted.
+    """
 
     def __init__(self, searcher: Searcher, fmt: Format) -> None:
         self.searcher = searcher
@@ -79,23 +87,35 @@ class Selection:
         fmt = self.fmt
         if fmt.per_line and emit:
             return self._each_line(block)
-        spans = self.searcher.lines(block)
-        found = len(spans)
-        if fmt.invert:
-            found = block.count(b"\n") + (not block.endswith(b"\n")) - found
-        if fmt.max_count is not None and self.selected + found >= fmt.max_count:
-            found = fmt.max_count - self.selected  # only when counting (-m is per-line otherwise)
+        searcher = self.searcher
+        if not fmt.invert and fmt.label is None:  # the common case: the lines, cut out in C
+            lines = searcher.chosen(block) if emit else None
+            found = searcher.count(block) if lines is None else len(lines)
+            if self._count(found) and lines:
+                return b"".join(lines)
+            return b""
+        spans = searcher.lines(block)
+        if fmt.label is not None:  # several files: each line after its file's name
+            chosen = _complement(block, spans) if fmt.invert else spans
+            if not self._count(len(chosen)) or not emit:
+                return b""
+            head = file_label(fmt.label, b":", color=False)
+            return b"".join([head + block[s:e] for s, e in chosen])
+        if emit:  # -v: the block without the matching lines (see "-v and the count")
+            out = _gaps(block, spans)
+            self.selected += bool(out)
+            return out
+        self._count(block.count(b"\n") + (not block.endswith(b"\n")) - len(spans))
+        return b""
+
+    def _count(self, found: int) -> int:
+        """Count ``found`` selected lines (-m stops the count when only counting); how many count."""
+        limit = self.fmt.max_count
+        if limit is not None and self.selected + found >= limit:
+            found = limit - self.selected  # only when counting (-m is per-line otherwise)
             self.done = True
         self.selected += found
-        if not emit or not found:
-            return b""
-        if fmt.label is not None:  # several files: each line after its file's name
-            head = file_label(fmt.label, b":", color=False)
-            chosen = _complement(block, spans) if fmt.invert else spans
-            return b"".join([head + block[s:e] for s, e in chosen])
-        if fmt.invert:
-            return _gaps(block, spans)
-        return b"".join([block[s:e] for s, e in spans])
+        return found
 
     def _each_line(self, block: bytes) -> bytes:
         fmt = self.fmt

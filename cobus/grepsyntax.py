@@ -88,6 +88,9 @@ class Translation:
     bytewise: bool = False
     #: The text itself when the pattern is a plain literal (no operator at all), else None.
     literal: str | None = None
+    #: A Hyperscan expression that every match of this one starts with: the pattern
+    #: without the classes it ends with (``[0-9]{3} 5`` for ``[0-9]{3} 5[0-9]{2}``), or None.
+    prefix: str | None = None
 
 
 def translate(pattern: str, dialect: str = "G", group_base: int = 0) -> Translation:
@@ -124,7 +127,14 @@ def translate(pattern: str, dialect: str = "G", group_base: int = 0) -> Translat
         groups=parser.groups,
         bytewise=parser.bytewise,
         literal=None if _OPERATORS & set(pattern) else pattern,
+        prefix=parser.prefix() if parser.exact and parser.hs_ok else None,
     )
+
+
+def _is_literal(atom: list[str]) -> bool:
+    """An atom that is one literal character, not repeated."""
+    hs = atom[1]
+    return not atom[2] and ((len(hs) == 1 and hs not in "^$.") or bool(re.fullmatch(r"\\x[0-9a-f]{2}", hs)))
 
 
 def _hs_char(c: str) -> str | None:
@@ -176,6 +186,8 @@ class _Parser:
         self.bytewise = True
         self.exact = True
         self.backrefs = False
+        #: The atoms of each branch at the top level: [python, hyperscan, quantified?].
+        self.top: list[list[list[str]]] = []
 
     def fail(self, message: str, at: int | None = None) -> PatternError:
         return PatternError(message, self.pos if at is None else at)
@@ -222,7 +234,30 @@ class _Parser:
             if self._quantifier(atoms, at_start):
                 continue
             atoms.append(self.atom(depth, at_start, atoms))
+        if depth == 0:
+            self.top.append(atoms)
         return "".join(a[0] for a in atoms), "".join(a[1] for a in atoms)
+
+    def prefix(self) -> str | None:
+        """The expression without the classes it ends with, if that leaves a literal to find.
+
+        Discussion: why. Hyperscan turns classes at the end of an expression
+        into every string they spell (``5[0-9]{2}``: 100 literals) and then
+        scans several times slower than for the part before them. A line
+        that matches the whole expression matches its beginning, so a scan
+        for the beginning finds every line (and perhaps a few more, which the
+        whole expression then confirms): GNU grep, too, looks for a part it
+        must find before it runs its full matcher on a line.
+        """
+        if len(self.top) != 1:  # an alternation at the top: no one beginning
+            return None
+        atoms = self.top[0]
+        keep = len(atoms)
+        while keep and (atoms[keep - 1][1].startswith("[") or atoms[keep - 1][1].startswith(".")):
+            keep -= 1
+        if keep == len(atoms) or not any(_is_literal(a) for a in atoms[:keep]):
+            return None
+        return "".join(a[1] for a in atoms[:keep])
 
     def _quantifier(self, atoms: list[list[str]], at_start: bool) -> bool:
         """Apply a repetition at the cursor to the last atom; False if there is none here."""

@@ -152,8 +152,12 @@ def line_blocks(stream: IO[bytes], path: str, size: int = BLOCK_SIZE) -> Iterato
     held from the last one, so a block is copied exactly once, into the
     ``bytes`` that is sent; only the (short) held tail is moved to the front.
     A line longer than the buffer doubles it, so a 1 GB line costs linear
-    time and memory.
+    time and memory. A regular file is read with no copy at all (see
+    :func:`_file_blocks`).
     """
+    if _is_regular(stream):
+        yield from _file_blocks(stream, path, size)
+        return
     # readinto1: at most one system call, so a pipe gives what is ready now.
     raw: Any = stream
     readinto: Callable[[memoryview], int] = getattr(raw, "readinto1", None) or raw.readinto
@@ -182,6 +186,72 @@ def line_blocks(stream: IO[bytes], path: str, size: int = BLOCK_SIZE) -> Iterato
         yield block
     if held:
         yield bytes(buf[:held]) + b"\n"
+
+
+#: How far back from the end of the next read :func:`_file_blocks` looks for a newline.
+_PROBE = 1 << 13
+
+
+def _is_regular(stream: IO[bytes]) -> bool:
+    """An unbuffered, undecompressed regular file that can be read by position.
+
+    A file that says it is empty (``/proc`` files, whose size is 0 whatever
+    they hold) is read as a pipe is.
+    """
+    if type(stream) is not io.FileIO:
+        return False
+    try:
+        st = os.fstat(stream.fileno())
+        os.lseek(stream.fileno(), 0, os.SEEK_CUR)
+    except OSError:
+        return False
+    return stat.S_ISREG(st.st_mode) and st.st_size > 0
+
+
+def _file_blocks(stream: IO[bytes], path: str, size: int) -> Iterator[bytes]:
+    """:func:`line_blocks` for a regular file: each block read straight into the ``bytes`` sent.
+
+    Discussion: the probe. Before each read, ``pread`` looks at the last
+    ``_PROBE`` bytes the read would take (without moving the file position)
+    for the last newline there; the read then asks for exactly that many
+    bytes, so it ends at a line end and its ``bytes`` is the block as it is,
+    with no copy in user space (1 MB of memcpy per MB read saved; the probe
+    costs one small system call). Where the probe finds no newline (a line
+    longer than it) or the read falls short (the file changed under us), the
+    partial line is held and joined to the next read, as a pipe's would be.
+    The reads are real reads, so the file position (progress) stays true,
+    and a file that grows is read on to its end as before.
+    """
+    fd = stream.fileno()
+    probe = min(_PROBE, size)
+    held: list[bytes] = []  # a line not ended yet, in pieces (a long line costs linear time)
+    try:
+        pos = os.lseek(fd, 0, os.SEEK_CUR)
+        while True:
+            try:
+                tail = os.pread(fd, probe, pos + size - probe)
+            except OSError:  # no reading by position after all: plain reads, lines held as a pipe's
+                tail = b""
+            newline = tail.rfind(b"\n")
+            chunk = stream.read(size - probe + newline + 1 if newline >= 0 else size)
+            if not chunk:
+                break
+            pos += len(chunk)
+            if not held and chunk[-1] == 10:  # the usual case: whole lines, sent as read
+                yield chunk
+                continue
+            cut = chunk.rfind(b"\n") + 1
+            if not cut:
+                held.append(chunk)
+                yield b""
+                continue
+            held.append(chunk[:cut])
+            yield b"".join(held)
+            held = [chunk[cut:]] if cut < len(chunk) else []
+    except OSError as exc:
+        raise _read_error(path, exc) from exc
+    if held:
+        yield b"".join(held) + b"\n"
 
 
 def _read_error(path: str, exc: BaseException) -> SourceError:

@@ -6,6 +6,8 @@ import bz2
 import gzip
 import io
 import lzma
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -51,6 +53,68 @@ def test_any_read_size_and_buffer_size_give_the_same_lines(step: int, size: int)
     out = blocks(data, step=step, size=size)
     assert b"".join(out) == data + b"\n"
     assert all(b == b"" or b.endswith(b"\n") for b in out)
+
+
+def file_blocks(path: Path, size: int) -> list[bytes]:
+    with open(path, "rb", buffering=0) as f:
+        return list(line_blocks(f, str(path), size))
+
+
+@pytest.mark.parametrize("size", [1, 5, 16, 100, 1 << 13, (1 << 13) + 7, 1 << 20])
+@pytest.mark.parametrize("tail", [b"", b"no newline at the end"])
+def test_a_regular_file_gives_the_same_lines_as_a_pipe(tmp_path: Path, size: int, tail: bytes) -> None:
+    # Lines short and long: longer than the block, longer than the probe, around them.
+    lengths = [0, 1, 3, 15, 16, 17, 99, 100, 5000, 8191, 8192, 9000, 20000, 1 << 20]
+    data = b"".join(b"%d:" % i + b"x" * n + b"\n" for i, n in enumerate(lengths * 2)) + tail
+    path = tmp_path / "f.log"
+    path.write_bytes(data)
+    out = file_blocks(path, size)
+    assert b"".join(out) == data + (b"\n" if tail else b"")
+    assert all(b == b"" or b.endswith(b"\n") for b in out)
+
+
+def test_a_regular_file_is_read_in_whole_lines_of_at_most_a_block(tmp_path: Path) -> None:
+    lines = [b"line %d %s\n" % (i, b"y" * (i % 37)) for i in range(5000)]
+    path = tmp_path / "f.log"
+    path.write_bytes(b"".join(lines))
+    out = file_blocks(path, 4096)
+    assert b"".join(out) == b"".join(lines)
+    assert all(0 < len(b) <= 4096 and b.endswith(b"\n") for b in out)
+    assert len(out) <= 2 * len(b"".join(lines)) // 4096 + 1
+
+
+def test_an_empty_regular_file_gives_no_block(tmp_path: Path) -> None:
+    path = tmp_path / "empty.log"
+    path.write_bytes(b"")
+    assert file_blocks(path, 64) == []
+
+
+def test_a_regular_file_that_grows_while_read_is_read_to_its_new_end(tmp_path: Path) -> None:
+    path = tmp_path / "growing.log"
+    path.write_bytes(b"a" * 50 + b"\n" + b"b" * 50 + b"\n")
+    with open(path, "rb", buffering=0) as f:
+        blocks = line_blocks(f, str(path), 64)
+        first = next(blocks)
+        with open(path, "ab") as w:
+            w.write(b"c" * 10 + b"\nlast, half")
+        rest = list(blocks)
+        position = f.tell()
+    assert first + b"".join(rest) == b"a" * 50 + b"\n" + b"b" * 50 + b"\n" + b"c" * 10 + b"\nlast, half\n"
+    assert position == path.stat().st_size
+
+
+def test_stdin_redirected_from_a_file_is_read_from_its_position(tmp_path: Path) -> None:
+    path = tmp_path / "f.log"
+    path.write_bytes(b"skip me\npython one\nperl\npython two")
+    with open(path, "rb", buffering=0) as f:
+        f.seek(8)  # what a shell script read before: cobus starts where it stopped
+        run = subprocess.run(
+            [sys.executable, "-m", "cobus", "run", "cat - | grep python | print"],
+            stdin=f,
+            capture_output=True,
+            check=False,
+        )
+    assert (run.returncode, run.stdout, run.stderr) == (0, b"python one\npython two\n", b"")
 
 
 def test_several_files_in_order_and_compressed(cli, tmp_path: Path) -> None:
@@ -109,3 +173,10 @@ def test_corrupt_gzip_is_one_line(cli, tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert result.stderr.startswith(f"cobus: error: {bad}: ")
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="no /proc here")
+def test_a_proc_file_that_says_it_is_empty_is_read_whole(cli) -> None:
+    # /proc files are regular files of size 0 that hold text all the same.
+    result = cli("run", "cat /proc/self/status | grep -c ^Name: | print")
+    assert (result.exit_code, result.stdout_bytes, result.stderr) == (0, b"1\n", "")

@@ -114,3 +114,22 @@ def test_dense_blocks_are_filtered_line_by_line_alike(
     # Most lines match: past the first matches grep switches to testing each line.
     block = TRICKY * 500
     assert run_grep(block, pattern, **flags) == gnu(block, grep_args, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("pipeline", "out", "status"),
+    [
+        ("grep -c zzz | print", b"0\n", 1),  # grep -c: a count of 0 is printed, and exit 1
+        ("grep -c a | print", b"2\n", 0),
+        ("grep -c zzz | grep 0 | print", b"0\n", 0),  # the second grep selected its line
+        ("broadcast [grep -c zzz | print] [grep a | print]", b"a\nab\n0\n", 0),
+        ("threaded [grep -c zzz] | print", b"0\n", 1),
+    ],
+)
+def test_a_count_of_nothing_is_no_selection(
+    cli, tmp_path: Path, pipeline: str, out: bytes, status: int
+) -> None:
+    f = tmp_path / "in.log"
+    f.write_bytes(b"a\nab\n")
+    r = cli("run", f"cat {f} | {pipeline}")
+    assert (r.exit_code, r.stdout_bytes, r.stderr) == (status, out, "")

@@ -13,7 +13,7 @@ from collections.abc import Generator
 from typing import Any
 
 from ..context import RunContext
-from ..core import StageGen, Target, broadcast, coroutine, fan_in
+from ..core import StageGen, Target, Unselected, broadcast, coroutine, fan_in
 from ..metering import Meter, StageStats
 from .graph import Graph, Node
 
@@ -73,11 +73,14 @@ def _call(node: Node, target: Target | None, ctx: RunContext) -> Any:
 
 @coroutine
 def _counted(sink: Target, ctx: RunContext) -> StageGen:
-    """A sink that counts the non-empty batches it receives (the run's exit status reads it)."""
+    """A sink that counts the non-empty batches it receives (the run's exit status reads it).
+
+    An :class:`~cobus.core.Unselected` batch is written but not counted.
+    """
     try:
         while True:
             batch = yield
-            if batch:
+            if batch and type(batch) is not Unselected:
                 ctx.selected += 1
             sink.send(batch)
     finally:

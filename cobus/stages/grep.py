@@ -8,8 +8,9 @@ is :class:`~cobus.grepoutput.Selection`'s business, shared with ``cobus grep``.
 
 Discussion: flags in a stream. ``-n`` numbers the lines of the stream the
 stage sees, ``-c`` replaces the lines by one line with their count when the
-stream ends, ``-q`` passes nothing on but counts as a selection for the exit
-status, and ``-m NUM`` stops the stage (and, through ``Done``, the source)
+stream ends (a count of 0 reaches the sink but, as in grep, selects nothing:
+alone, it makes the run exit 1), ``-q`` passes nothing on but counts as a
+selection for the exit status, and ``-m NUM`` stops the stage (and, through ``Done``, the source)
 once NUM lines and their trailing context are through.
 """
 
@@ -18,7 +19,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from ..context import RunContext
-from ..core import LINES, Done, StageGen, Target, coroutine
+from ..core import LINES, Done, StageGen, Target, Unselected, coroutine
 from ..grepengine import PatternError, Searcher, patterns_of
 from ..grepoutput import Format, Selection
 from ..registry import Arg, Opt, ParamError, stage
@@ -145,7 +146,8 @@ def grep(
     finally:
         if count:
             try:
-                send(b"%d\n" % selection.selected)
+                n = selection.selected
+                send(b"%d\n" % n if n else Unselected(b"0\n"))  # 0: exit status 1, as grep -c's
             except Done:
                 pass
         target.close()
