@@ -260,8 +260,9 @@ def _branch_kind(ctx: click.Context, param: click.Parameter, value: str) -> str:
 @click.option("--out-fd", type=int, default=1, metavar="FD", help="where output frames go")
 @click.option("--live", is_flag=True, help="flush stdout per batch")
 @click.option("--partial", default=None, metavar="STAGE", help="an aggregate run as partials")
+@click.option("--reads", default=None, metavar="JSON", help="the fields read after the branch")
 @click.argument("branch")
-def worker(kind: str, out_fd: int, live: bool, partial: str | None, branch: str) -> None:
+def worker(kind: str, out_fd: int, live: bool, partial: str | None, reads: str | None, branch: str) -> None:
     """Run a [ branch ] for a subprocess/parallel stage (started by cobus itself)."""
     from .concurrency import die_with_parent, run_worker
     from .spec import load_branch, load_step
@@ -273,12 +274,26 @@ def worker(kind: str, out_fd: int, live: bool, partial: str | None, branch: str)
     tail = None if partial is None else lambda: load_step(partial, AGGREGATE).args["partial"]
     sys.exit(
         run_worker(
-            lambda ctx: Branch(load_branch(branch, kind, aggregate=partial), branch, ctx),
+            lambda ctx: Branch(
+                load_branch(branch, kind, aggregate=partial, reads=_field_list(reads)), branch, ctx
+            ),
             out_fd=out_fd,
             live=live,
             tail=tail,
         )
     )
+
+
+def _field_list(text: str | None) -> frozenset[str] | None:
+    """``--reads``: a JSON list of field names (None: not given)."""
+    if text is None:
+        return None
+    import json
+
+    names = json.loads(text)
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise click.BadParameter("a JSON list of field names", param_hint="--reads")
+    return frozenset(names)
 
 
 @main.command("grep", context_settings={"help_option_names": ["--help"]})

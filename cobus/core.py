@@ -87,7 +87,8 @@ class Branch(Protocol):
     The spec builds one; the stage never needs to know how. ``text`` is the
     branch as written (a worker process rebuilds it from there), ``input_kind``
     what it expects (None: any), ``has_outputs`` whether batches leave it
-    (rather than ending in its own sinks).
+    (rather than ending in its own sinks), ``read_after`` the record fields
+    read after it (None: all; a worker rebuilding the branch is told them).
     """
 
     @property
@@ -96,6 +97,8 @@ class Branch(Protocol):
     def input_kind(self) -> str | None: ...
     @property
     def has_outputs(self) -> bool: ...
+    @property
+    def read_after(self) -> frozenset[str] | None: ...
     def build(self, target: Target | None) -> Target: ...
 
 

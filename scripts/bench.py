@@ -713,12 +713,15 @@ def _rss_scaling(b: Bench, parsers: Sequence[str], result: GroupResult) -> None:
             )
 
 
-_SLOW_RX = '"timeout|refused"'
+#: A branch that costs CPU on every line (the full apache regex: path is not one of the
+#: fields the fast path cuts out), so moving it elsewhere can pay. A grep branch no longer
+#: does: Hyperscan scans faster than the lines cross a pipe.
+_SLOW_BRANCH = "parse apache | where path~python"
 _THREAD_VARIANTS = {
-    "inline": "cat {f} | grep -i -E {rx} | count",
-    "threaded": "cat {f} | threaded [grep -i -E {rx}] | count",
-    "subprocess": "cat {f} | subprocess [grep -i -E {rx}] | count",
-    "parallel 2": "cat {f} | parallel 2 [grep -i -E {rx}] | count",
+    "inline": "cat {f} | {rx} | count",
+    "threaded": "cat {f} | threaded [{rx}] | count",
+    "subprocess": "cat {f} | subprocess [{rx}] | count",
+    "parallel 2": "cat {f} | parallel 2 [{rx}] | count",
 }
 
 
@@ -729,11 +732,11 @@ def threads_group(b: Bench) -> GroupResult:
     log = quoted(b.log())
     commands = []
     for name, text in _THREAD_VARIANTS.items():
-        reason = b.probe("threads", cobus(text.format(f=quoted(SAMPLE_LOG), rx=_SLOW_RX)))
+        reason = b.probe("threads", cobus(text.format(f=quoted(SAMPLE_LOG), rx=_SLOW_BRANCH)))
         if reason:
             result.notes.append(f"{name}: skipped, {reason}")
         else:
-            commands.append(Command(name, cobus(text.format(f=log, rx=_SLOW_RX))))
+            commands.append(Command(name, cobus(text.format(f=log, rx=_SLOW_BRANCH))))
     if not any(c.name == "inline" for c in commands):
         result.skipped = "the inline pipeline does not run yet"
         return result

@@ -381,3 +381,32 @@ def test_time_buckets_count_columns_as_they_count_records(cli: Any, log: Path) -
         records.stderr,
     )
     assert columns.stdout.count("\n") > 5
+
+
+@pytest.mark.parametrize(
+    "branched",
+    [
+        "threaded [parse apache | where path~p1] | count by host",
+        "subprocess [parse apache] | where status>=400 | csv host,bytes",
+        "parallel 2 [parse apache | where bytes>100] | csv status,ts",
+    ],
+)
+def test_a_branch_reads_only_what_is_read_after_its_stage(cli: Any, log: Path, branched: str) -> None:
+    """The branch (and a worker rebuilding it, told by --reads) parses only those fields."""
+    explained = cli("explain", f"cat {log} | {branched}").stdout
+    assert "planned: parse makes only" in explained
+    inline = branched.replace("threaded [", "").replace("subprocess [", "").replace("parallel 2 [", "")
+    inline = inline.replace("]", "")
+    got = cli("run", f"cat {log} | {branched}")
+    expected = cli("run", f"cat {log} | {inline}")
+    assert (got.exit_code, got.stdout) == (expected.exit_code, expected.stdout)
+    assert got.stdout.count("\n") >= 5
+
+
+def test_a_worker_plans_its_branch_with_the_fields_it_is_told() -> None:
+    from cobus.spec import load_branch
+
+    graph = load_branch("parse apache | where status>=400", "lines", reads=frozenset({"host"}))
+    assert graph.nodes[0].needs == {"host", "status"}
+    assert graph.nodes[0].plan is not None
+    assert load_branch("parse apache", "lines").nodes[0].plan is None

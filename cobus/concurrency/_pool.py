@@ -22,6 +22,7 @@ for the sending thread, so a full pipe cannot deadlock the two.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -39,6 +40,8 @@ from ._runner import ABORT_WAIT, BranchError, Runner
 
 __all__ = ["IN_FLIGHT", "WorkerPool"]
 
+#: The worker's option naming the fields read after its branch (JSON list of names).
+READS_OPTION = "--reads"
 #: Batches a worker may hold at once (one being processed, the rest in its pipe).
 IN_FLIGHT = 3
 _PIPE_SIZE = 1 << 20
@@ -112,6 +115,8 @@ class WorkerPool(Runner):
         if ctx.live:
             argv.append("--live")
         argv.extend(worker_args)
+        if branch.read_after is not None:  # the worker plans its branch as this one was
+            argv.extend([READS_OPTION, json.dumps(sorted(branch.read_after))])
         try:
             for i in range(workers):
                 self._workers.append(self._spawn(i, argv, branch.text))

@@ -48,19 +48,28 @@ def _size(graph: Graph) -> int:
     return sum(0 if n.implicit else 1 + sum(map(_size, n.branches)) for n in graph.nodes)
 
 
-def load_branch(text: str, kind: str, reg: Registry | None = None, *, aggregate: str | None = None) -> Graph:
+def load_branch(
+    text: str,
+    kind: str,
+    reg: Registry | None = None,
+    *,
+    aggregate: str | None = None,
+    reads: frozenset[str] | None = None,
+) -> Graph:
     """Validate a ``[ branch ]``'s text fed with ``kind`` data (a worker rebuilds it so).
 
     ``aggregate``: the text of the split aggregate after the branch (a
     worker runs its partial half): only the fields it reads are read after
-    the branch.
+    the branch. ``reads``: the fields read after the branch, as the
+    parent's planner found them (None: all, unless ``aggregate`` says).
     """
     reg = (reg or registry).load()
-    read_after = None
+    read_after = reads
     columnar_after = False
     if aggregate is not None:
         node = _one_stage(aggregate, reg)
-        read_after = node.spec.reads(node.params) if node.spec.reads is not None else None
+        if read_after is None:
+            read_after = node.spec.reads(node.params) if node.spec.reads is not None else None
         columnar_after = node.spec.columnar  # its partial half takes what the stage takes
     builder = GraphBuilder(reg)
     tails = builder.lower(parse(text), [], fed=kind)

@@ -42,6 +42,10 @@ class Branch:
     def has_outputs(self) -> bool:
         return bool(self.graph.outputs)
 
+    @property
+    def read_after(self) -> frozenset[str] | None:
+        return self.graph.read_after
+
     def build(self, target: Target | None) -> Target:
         return build_branch(self.graph, target, self.ctx)
 

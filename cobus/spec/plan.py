@@ -26,7 +26,9 @@ never changed. Three passes, branches first:
   (merge the partials). Same rule as fusion: one consumer, one input. The
   branch then only feeds the aggregate: its projection ends with the
   fields the aggregate reads (``Graph.read_after``; a worker is told the
-  same, see :func:`cobus.spec.load_branch`).
+  same, see :func:`cobus.spec.load_branch`). The same holds for any
+  branch whose output its stage passes on (``threaded [...]``): what is
+  read after the stage is all that is read after the branch.
 
 Discussion: one consumer, one input. A fused node runs b inside a, so b's
 output must be a's only output and a must be all of b's input: a fan-out, a
@@ -156,6 +158,11 @@ def _project(graph: Graph) -> None:
         if node.output_kind != RECORDS:
             continue
         node.needs = _needed(graph, node)
+        if node.needs is not None:  # a branch's output is passed on: read no more of it than that
+            for sub in node.branches:
+                if sub.read_after is None and sub.outputs:
+                    sub.read_after = node.needs
+                    _project(sub)
         project = node.spec.projects
         if project is not None and node.plan is None and node.needs is not None:
             node.plan = project(node.params, node.needs, hands_columns)
