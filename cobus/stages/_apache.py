@@ -37,6 +37,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from itertools import repeat
+from operator import itemgetter
 from typing import Any
 
 from ..columns import Columns
@@ -157,22 +158,26 @@ def _columns_of_rows(
 ) -> Columns:
     """The named columns of :data:`APACHE` rows, made as :func:`apache_records` makes the fields."""
     n = len(rows)
-    cols = list(map(list, zip(*rows, strict=True))) if rows else [[] for _ in range(12)]
+
+    def col(i: int) -> list[str]:  # only the groups a field needs are taken out of the rows
+        return list(map(itemgetter(i), rows))
+
     data: dict[str, list[Any]] = {}
     for name in names:
         if name in _GROUPS:
-            data[name] = cols[_GROUPS[name]]
+            data[name] = col(_GROUPS[name])
         elif name == "ts":
-            data[name] = _timestamps(cols[3], dates, zones)
+            data[name] = _timestamps(col(3), dates, zones)
         elif name == "path":
-            data[name] = [p if m else r for m, p, r in zip(cols[4], cols[5], cols[7], strict=True)]
+            data[name] = [p if m else r for m, p, r in zip(col(4), col(5), col(7), strict=True)]
         elif name == "status":
-            data[name] = list(map(int, cols[8]))
+            data[name] = list(map(int, col(8)))
         elif name == "bytes":
-            data[name] = _sizes(cols[9])
+            data[name] = _sizes(col(9))
         elif name in COMBINED:
-            quoted = cols[10 if name == "referer" else 11]
-            data[name] = [_unquote(q) if r else MISSING for q, r in zip(quoted, cols[10], strict=True)]
+            referer = col(10)
+            quoted = referer if name == "referer" else col(11)
+            data[name] = [_unquote(q) if r else MISSING for q, r in zip(quoted, referer, strict=True)]
         else:
             data[name] = list(repeat(MISSING, n))
     return Columns(data, n)
