@@ -261,8 +261,11 @@ def _branch_kind(ctx: click.Context, param: click.Parameter, value: str) -> str:
 @click.option("--live", is_flag=True, help="flush stdout per batch")
 @click.option("--partial", default=None, metavar="STAGE", help="an aggregate run as partials")
 @click.option("--reads", default=None, metavar="JSON", help="the fields read after the branch")
+@click.option("--columns", is_flag=True, help="the branch may end in columns")
 @click.argument("branch")
-def worker(kind: str, out_fd: int, live: bool, partial: str | None, reads: str | None, branch: str) -> None:
+def worker(
+    kind: str, out_fd: int, live: bool, partial: str | None, reads: str | None, columns: bool, branch: str
+) -> None:
     """Run a [ branch ] for a subprocess/parallel stage (started by cobus itself)."""
     from .concurrency import die_with_parent, run_worker
     from .spec import load_branch, load_step
@@ -275,7 +278,9 @@ def worker(kind: str, out_fd: int, live: bool, partial: str | None, reads: str |
     sys.exit(
         run_worker(
             lambda ctx: Branch(
-                load_branch(branch, kind, aggregate=partial, reads=_field_list(reads)), branch, ctx
+                load_branch(branch, kind, aggregate=partial, reads=_field_list(reads), columns=columns),
+                branch,
+                ctx,
             ),
             out_fd=out_fd,
             live=live,

@@ -88,7 +88,8 @@ class Branch(Protocol):
     branch as written (a worker process rebuilds it from there), ``input_kind``
     what it expects (None: any), ``has_outputs`` whether batches leave it
     (rather than ending in its own sinks), ``read_after`` the record fields
-    read after it (None: all; a worker rebuilding the branch is told them).
+    read after it (None: all; a worker rebuilding the branch is told them),
+    ``columnar_after`` whether it may hand on :class:`cobus.columns.Columns`.
     """
 
     @property
@@ -99,6 +100,8 @@ class Branch(Protocol):
     def has_outputs(self) -> bool: ...
     @property
     def read_after(self) -> frozenset[str] | None: ...
+    @property
+    def columnar_after(self) -> bool: ...
     def build(self, target: Target | None) -> Target: ...
 
 

@@ -416,3 +416,14 @@ def test_a_worker_plans_its_branch_with_the_fields_it_is_told() -> None:
     assert graph.nodes[0].needs == {"host", "status"}
     assert graph.nodes[0].plan is not None
     assert load_branch("parse apache", "lines").nodes[0].plan is None
+
+
+@pytest.mark.parametrize("stage", ["threaded", "subprocess", "parallel 2"])
+def test_branches_may_end_in_columns_and_hand_on_the_same(cli: Any, log: Path, stage: str) -> None:
+    """threaded passes a branch's columns on; a worker's cross the wire as records."""
+    for tail in ("count by status", "csv host,status"):
+        branched = f"cat {log} | {stage} [parse apache | where status>=300] | {tail}"
+        assert "as columns" in cli("explain", branched).stdout or tail.startswith("csv")
+        got = cli("run", branched)
+        expected = cli("run", f"cat {log} | parse apache | head 100000000 | where status>=300 | {tail}")
+        assert (got.exit_code, got.stdout) == (expected.exit_code, expected.stdout)

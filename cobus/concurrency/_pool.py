@@ -42,6 +42,8 @@ __all__ = ["IN_FLIGHT", "WorkerPool"]
 
 #: The worker's option naming the fields read after its branch (JSON list of names).
 READS_OPTION = "--reads"
+#: The worker's flag: its branch may end in columns (they cross the wire as records).
+COLUMNS_OPTION = "--columns"
 #: Batches a worker may hold at once (one being processed, the rest in its pipe).
 IN_FLIGHT = 3
 _PIPE_SIZE = 1 << 20
@@ -117,6 +119,8 @@ class WorkerPool(Runner):
         argv.extend(worker_args)
         if branch.read_after is not None:  # the worker plans its branch as this one was
             argv.extend([READS_OPTION, json.dumps(sorted(branch.read_after))])
+        if branch.columnar_after:
+            argv.append(COLUMNS_OPTION)
         try:
             for i in range(workers):
                 self._workers.append(self._spawn(i, argv, branch.text))

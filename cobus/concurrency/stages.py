@@ -48,6 +48,7 @@ def _check_threaded(params: dict[str, Any]) -> None:
 @stage(
     "threaded",
     boundary="thread",
+    columnar=True,  # the branch's columns pass on as they are
     check=_check_threaded,
     examples=(
         "cat access-log | threaded [grep -i python] | print",
@@ -86,6 +87,7 @@ def _pool(
 @stage(
     "subprocess",
     boundary="child process",
+    columnar=True,  # the branch may end in columns: they cross the wire as records
     examples=(
         "cat access-log | subprocess [grep -i python] | print",
         'xml allroutes.xml | records bus | subprocess [where route=22 | where direction="North Bound"'
@@ -118,6 +120,7 @@ def _check_parallel(params: dict[str, Any]) -> None:
 @stage(
     "parallel",
     boundary="worker processes",
+    columnar=True,  # the branch may end in columns: they cross the wire as records
     check=_check_parallel,
     absorbs={AGGREGATE: absorb_aggregate},
     examples=(

@@ -35,6 +35,7 @@ import struct
 import threading
 from typing import IO, Any, Final
 
+from ..columns import Columns
 from ..core import Batch
 from ..steps import Partial
 
@@ -168,6 +169,8 @@ def encode_batch(batch: Batch) -> tuple[bytes, bytes]:
     if isinstance(batch, Partial):
         text = json.dumps(list(batch), ensure_ascii=False, separators=(",", ":"))
         return PARTIAL, text.encode("utf-8", "surrogatepass")
+    if type(batch) is Columns:  # a worker's branch may end in columns: they cross as records
+        batch = batch.records()
     if not isinstance(batch, list):
         raise WireError(f"cannot send a {type(batch).__name__} to a worker")
     kind = EVENTS if batch and isinstance(batch[0], tuple) else RECORDS

@@ -55,17 +55,19 @@ def load_branch(
     *,
     aggregate: str | None = None,
     reads: frozenset[str] | None = None,
+    columns: bool = False,
 ) -> Graph:
     """Validate a ``[ branch ]``'s text fed with ``kind`` data (a worker rebuilds it so).
 
     ``aggregate``: the text of the split aggregate after the branch (a
     worker runs its partial half): only the fields it reads are read after
     the branch. ``reads``: the fields read after the branch, as the
-    parent's planner found them (None: all, unless ``aggregate`` says).
+    parent's planner found them (None: all, unless ``aggregate`` says);
+    ``columns``: the branch may end in columns (the parent planned it so).
     """
     reg = (reg or registry).load()
     read_after = reads
-    columnar_after = False
+    columnar_after = columns
     if aggregate is not None:
         node = _one_stage(aggregate, reg)
         if read_after is None:

@@ -46,6 +46,10 @@ class Branch:
     def read_after(self) -> frozenset[str] | None:
         return self.graph.read_after
 
+    @property
+    def columnar_after(self) -> bool:
+        return self.graph.columnar_after
+
     def build(self, target: Target | None) -> Target:
         return build_branch(self.graph, target, self.ctx)
 

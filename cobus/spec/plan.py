@@ -162,6 +162,9 @@ def _project(graph: Graph) -> None:
             for sub in node.branches:
                 if sub.read_after is None and sub.outputs:
                     sub.read_after = node.needs
+                    # A columnar branch stage hands on columns (or turns them into records where
+                    # they cross a process): the branch may end in them when its readers take them.
+                    sub.columnar_after = node.spec.columnar and all(columnar[c.id] for c in consumers)
                     _project(sub)
         project = node.spec.projects
         if project is not None and node.plan is None and node.needs is not None:
