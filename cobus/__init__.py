@@ -16,12 +16,12 @@ floor or below; ``farm-studio look`` shows no circle and no arrow back up):
    acknowledgement), ``outputs`` (stdout that names itself in errors),
    ``metering`` (counts and clocks, no drawing), ``registry`` (stage name ->
    declared spec, from ``_stagetable``; a stage's module is imported when a
-   pipeline uses it), ``conditions``, ``formats``, ``inputs``, ``grepengine``,
-   ``redisconn``.
+   pipeline uses it), ``conditions``, ``formats``, ``timebuckets``,
+   ``inputs``, ``grepengine``, ``redisconn``.
 3. ``context`` (what a run shares), ``progress`` (rich drawing, loaded only
    by the CLI), and ``spec/``: text and TOML -> ``parse`` -> ``options`` ->
-   ``graph`` -> ``plan`` (every rewrite: fusions, field projection) ->
-   ``build``. ``explain`` reads the planned graph.
+   ``graph`` -> ``plan`` (every rewrite: fusions, splitting aggregates
+   across workers, field projection and columns) -> ``build``. ``explain`` reads the planned graph.
 4. ``stages/``, ``sources/``, ``sinks/``, ``concurrency/``, side by side:
    they import the floors below and never each other; they meet only
    through the registry. ``runner`` builds a graph and runs the kernel.

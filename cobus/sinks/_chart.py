@@ -29,7 +29,7 @@ from ..timebuckets import Bucket
 if TYPE_CHECKING:
     from rich.console import Console, ConsoleOptions
 
-    from .aggregate import View
+    from ._report import View
 
 __all__ = ["BucketChart"]
 

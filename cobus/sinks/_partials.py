@@ -43,7 +43,7 @@ from ..context import RunContext
 from ..core import StageGen, Target, batch_len, coroutine
 from ..fields import Field
 from ..steps import AGGREGATE, Partial, Step
-from .aggregate import (
+from ._report import (
     Report,
     View,
     _by_fields,
