@@ -31,8 +31,9 @@ import functools
 import re
 import sys
 from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["PatternError", "Translation", "translate"]
+__all__ = ["PatternError", "Translation", "required_literal", "translate"]
 
 #: A character grep's ``.`` matches: anything on the line but an invalid byte.
 _PY_ANY = "[^\\n\\udc80-\\udcff]"
@@ -460,3 +461,52 @@ class _Parser:
     @staticmethod
     def _hs_bracket(items: list[str], negate: bool) -> str:
         return ("[^\\n" if negate else "[") + "".join(items) + "]"
+
+
+def required_literal(pattern: str, shortest: int = 3) -> str | None:
+    """The longest run of literal characters every match of a Python ``re`` pattern holds, or None.
+
+    Only what the top-level sequence (and the groups in it) spells out
+    counts: nothing inside an alternative, an optional or repeated part, or
+    a pattern that ignores case. A line without it cannot match, so grep's
+    engine, asked for the literal alone (``-F``), can pass over such lines.
+
+    >>> required_literal(r"user=(?P<u>\\w+) (?:ok|bad) took (?P<ms>\\d+)ms")
+    ' took '
+    >>> required_literal(r"(?P<code>\\d{3})") is None
+    True
+    >>> required_literal(r"(?i)error: (?P<m>.*)") is None
+    True
+    """
+    import re._parser as sre  # type: ignore[import-not-found]  # the parsed form: no public interface
+
+    try:
+        parsed = sre.parse(pattern)
+    except (re.error, RecursionError):
+        return None
+    if parsed.state.flags & re.IGNORECASE:
+        return None
+    runs: list[str] = []
+    run: list[str] = []
+
+    def walk(items: Any) -> None:
+        for op, arg in items:
+            if op is sre.LITERAL:
+                run.append(chr(arg))
+                continue
+            if op is sre.SUBPATTERN and not (arg[1] & re.IGNORECASE):
+                walk(arg[3])  # a group in the sequence: its literals are as required
+                continue
+            runs.append("".join(run))
+            run.clear()
+
+    walk(parsed)
+    runs.append("".join(run))
+    best = max(runs, key=len)
+    if len(best) < shortest or "\n" in best:
+        return None
+    try:
+        best.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: never in decoded text
+        return None
+    return best

@@ -166,3 +166,57 @@ def test_real_access_log_parses_every_line(cli) -> None:
     path = needs_data("access-log")
     result = cli("run", f"cat {path} | parse apache --strict | count")
     assert (result.exit_code, result.stdout, result.stderr) == (0, "7298\n", "")
+
+
+REGEX_LINES = [
+    "GET /a 200",
+    "     ",
+    "",
+    "   ",
+    "\t\r",
+    "POST /caf\u00e9 404",
+    "no match here",
+    "GET /b 500\r",
+    "GET /c 5000",
+    "\u00a0",
+    "HEAD /d 301 tail",
+]
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        r"GET (?P<path>\S+) (?P<code>\d{3})$",
+        r"(?P<all>.*)GET",
+        r"^(?P<word>\w+) /ca",
+        r"(?P<code>\d{3})",  # no literal to look for: every line is searched
+        r"(?P<blank>   )",  # a literal of white space: blank lines are picked
+    ],
+)
+@pytest.mark.parametrize("keep", [False, True])
+@pytest.mark.parametrize("invalid", [False, True])
+def test_parse_regex_scanned_gives_what_the_line_path_gives(
+    tmp_path: Path, pattern: str, keep: bool, invalid: bool
+) -> None:
+    """The Hyperscan-picked lines against COBUS_NO_HYPERSCAN=1 (every line searched by re)."""
+    from util import run_cobus
+
+    from cobus.grepengine import hyperscan_module
+    from cobus.grepsyntax import required_literal
+    from cobus.stages.parse import _regex
+
+    body = ("\n".join(REGEX_LINES * 3) + "\n").encode() + (b"GET /\xff 200\n" if invalid else b"")
+    scan = _regex(pattern).scan
+    if hyperscan_module() is not None and not invalid and required_literal(pattern):
+        assert scan is not None and scan(body) is not None  # this block takes the scanned path
+    log = tmp_path / "x.log"
+    log.write_bytes(body + ("\n".join(REGEX_LINES) + "\n").encode())
+    pipeline = f"cat {log} | parse {'--keep ' if keep else ''}regex '{pattern}' | jsonl"
+    scanned = run_cobus(["run", pipeline])
+    plain = run_cobus(["run", pipeline], env={"COBUS_NO_HYPERSCAN": "1"})
+    assert (scanned.returncode, scanned.stdout, scanned.stderr) == (
+        plain.returncode,
+        plain.stdout,
+        plain.stderr,
+    )
+    assert scanned.stdout

@@ -117,7 +117,49 @@ def _regex(pattern: str) -> _Format:
         m = search(text)
         return None if m is None else m.groupdict()
 
-    return _Format(None, line)
+    return _Format(None, line, scan=_scanner(pattern))
+
+
+def _scanner(pattern: str) -> Callable[[bytes], list[bytes] | None] | None:
+    """The lines of a block that can match ``pattern``, picked by grep's engine; None: no help here.
+
+    A line can match only if it holds the pattern's required literal
+    (:func:`cobus.grepsyntax.required_literal`: ``user=`` of
+    ``user=(?P<u>\\w+)``); Hyperscan finds those lines in one scan of the
+    block (as ``grep -F``), and ``re`` looks at them alone. Without a literal
+    of three characters or more, or without Hyperscan, every line is
+    searched; so is every line after a block where a quarter of the lines
+    or more held the literal (the scan would cost more than it saves). A
+    block that is not valid UTF-8 is searched whole too: its text is
+    decoded with replacement characters, which the engine never sees.
+    """
+    from ..grepengine import Searcher
+    from ..grepsyntax import required_literal
+
+    literal = required_literal(pattern)
+    if literal is None:
+        return None
+    searcher = Searcher([literal], dialect="F")
+    if searcher.engine != "hyperscan":
+        return None
+
+    useful = True
+
+    def scan(block: bytes) -> list[bytes] | None:
+        nonlocal useful
+        if not useful:
+            return None
+        if not block.isascii():
+            try:
+                block.decode("utf-8")
+            except UnicodeDecodeError:
+                return None
+        chosen = searcher.chosen(block)
+        # A literal on most lines saves no search and costs a scan: stop scanning.
+        useful = len(chosen) * 4 < block.count(b"\n")
+        return chosen
+
+    return scan
 
 
 class _Format:
@@ -126,19 +168,24 @@ class _Format:
     ``raw``, when given, parses a whole block from its bytes before they are
     decoded (JSON: msgspec reads UTF-8 itself); None sends the block on to
     ``block`` and then line by line, exactly as if it had never been tried.
+    ``scan`` picks the lines that can parse out of a whole block (regex).
     """
 
-    __slots__ = ("block", "line", "raw")
+    __slots__ = ("block", "line", "raw", "scan")
 
     def __init__(
         self,
         block: Callable[[str], list[Record] | None] | None,
         line: Callable[[str], Record | None],
         raw: Callable[[bytes], list[Record] | None] | None = None,
+        *,
+        scan: Callable[[bytes], list[bytes] | None] | None = None,
     ) -> None:
         self.block = block
         self.line = line
         self.raw = raw
+        #: The lines of a block worth parsing (the others cannot parse), or None: look at all.
+        self.scan = scan
 
 
 class _Bad(NamedTuple):
@@ -218,7 +265,9 @@ def parse(
     logfmt   key=value pairs (values in "double quotes" may hold spaces);
              values stay strings, a bare key is true.
     regex    the named groups of PATTERN, searched in each line; a group that
-             did not take part is null.
+             did not take part is null. Lines without the pattern's fixed
+             text (GET in "GET (?P<path>\\S+)") are passed over by grep's
+             scan engine, never searched one by one.
 
     When the pipeline names every field read after parse (count by status,
     where level=error | csv ts,msg), only those fields are made, as columns
@@ -328,6 +377,12 @@ def _parsing(
             text = "" if records is not None else block.decode("utf-8", "replace")
             if records is None and fmt.block is not None and (shape is None or shape.apache is None):
                 records = fmt.block(text)
+            if records is None and fmt.scan is not None and not (keep or strict):
+                scanned = _scanned(text, block, fmt, seen, find_first=not first_bad)
+                if scanned is not None:
+                    records, failed, first = scanned
+                    bad_count += failed
+                    first_bad = first_bad or first
             if records is None:
                 records, bad = _by_line(text, fmt.line, seen, keep=keep, stop=strict)
                 if bad:
@@ -349,6 +404,50 @@ def _parsing(
             if bad_count:
                 fate = "passed on as _raw" if keep else "skipped; --keep passes them on"
                 ctx.warn(f"{label}: {bad_count} line(s) did not parse (first: line {first_bad}); {fate}")
+
+
+#: A line of white space only (not counted as a line that does not parse).
+_BLANK = re.compile(r"^[^\S\n]*$", re.MULTILINE)
+#: The ASCII characters ``str.strip`` removes, but the newline.
+_ASCII_BLANKS = b" \t\r\x0b\x0c\x1c\x1d\x1e\x1f"
+
+
+def _blank_lines(block: bytes, text: str) -> int:
+    """How many lines of a block hold nothing but white space (``text`` is the block decoded)."""
+    if block.isascii():  # without the white space, a blank line is an empty one: all in C
+        return block.translate(None, _ASCII_BLANKS).split(b"\n").count(b"") - 1
+    return len(_BLANK.findall(text)) - 1  # not the empty text after the last newline
+
+
+def _scanned(
+    text: str, block: bytes, fmt: _Format, seen: int, *, find_first: bool
+) -> tuple[list[Record], int, int] | None:
+    """Parse only the lines ``fmt.scan`` picks: the records, how many lines failed, the first (or 0).
+
+    The same as :func:`_by_line` without ``keep``/``strict``: the lines not
+    picked cannot parse, and fail unless blank. None: do it line by line.
+    """
+    assert fmt.scan is not None
+    chosen = fmt.scan(block)
+    if chosen is None:
+        return None
+    lines = b"".join(chosen).decode("utf-8").split("\n")
+    lines.pop()  # the empty text after the last newline
+    records: list[Record] = []
+    blank_parsed = 0
+    for line in lines:
+        rec = fmt.line(line)
+        if rec is not None:
+            records.append(rec)
+            blank_parsed += not line.strip()
+    failed = block.count(b"\n") - len(records) - (_blank_lines(block, text) - blank_parsed)
+    first = 0
+    if failed and find_first:
+        for i, line in enumerate(text.split("\n")):
+            if line.strip() and fmt.line(line) is None:
+                first = seen + i + 1
+                break
+    return records, failed, first
 
 
 def _by_line(
