@@ -30,6 +30,7 @@ from typing import Any, NamedTuple
 
 from .columns import Columns
 from .fields import MISSING, Field, value_text
+from .grepsyntax import required_literal
 
 __all__ = ["AllOf", "Condition", "Predicate", "compile_conditions", "parse_conditions"]
 
@@ -180,6 +181,9 @@ def _item_test(op: str, value: str) -> Callable[[Any], bool]:
     """A test for one (non-list) field value, for a positive operator."""
     if op == "~":
         search = re.compile(value).search
+        literal = required_literal(value)
+        if literal is not None:  # a text without the pattern's fixed part cannot match: no search
+            return lambda v: literal in (t := _text(v)) and search(t) is not None
         return lambda v: search(_text(v)) is not None
     compare = _COMPARE[op]
     number = _number(value)

@@ -122,3 +122,30 @@ def test_where_on_parsed_log_records(cli) -> None:
     )
     assert (r.exit_code, r.stderr) == (0 if total else 1, "")
     assert r.stdout == f"{total}\n"
+
+
+@pytest.mark.parametrize("pattern", [r"time(out)?", r"^GET /py\w+", r"(?i)TIME", r"a.c", r"x{3}yz"])
+def test_a_regex_condition_agrees_with_re_search(pattern: str) -> None:
+    """The fixed-text check before the search never changes a verdict."""
+    import re
+
+    from cobus.conditions import AllOf
+
+    values = [
+        "timeout",
+        "xtime",
+        "TIME",
+        "nothing",
+        "GET /python",
+        "GET /py",
+        "abc",
+        "xxxyz",
+        "xxyz",
+        "",
+        5,
+        True,
+    ]
+    keep = AllOf.parse([f"v~{pattern}"]).compile()
+    for v in values:
+        text = v if isinstance(v, str) else ("true" if v is True else str(v))
+        assert keep({"v": v}) is (re.search(pattern, text) is not None), (pattern, v)
