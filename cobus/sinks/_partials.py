@@ -35,10 +35,8 @@ from __future__ import annotations
 import functools
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from operator import itemgetter
 from typing import Any
 
-from ..columns import Columns
 from ..context import RunContext
 from ..core import StageGen, Target, batch_len, coroutine
 from ..fields import Field
@@ -49,9 +47,9 @@ from ._report import (
     _by_fields,
     _fields,
     _key_function,
-    _numeric,
     _records,
     _report_loop,
+    numbers,
     skipped_note,
     uniq_text,
 )
@@ -107,31 +105,17 @@ def _tally_partial(target: Target, *, fields: Sequence[str], name: str) -> Stage
             send(Partial(None, list(Counter(keys_of(_records(batch, name))).items())))
 
 
-def _numbers(batch: Any, field: str, get: Callable[[Any], Any], value_of: Callable[[Any], Any]) -> list[Any]:
-    """The field's numbers as ``sum`` reads them: ints as they are, else parsed (None: not a number)."""
-    if type(batch) is Columns:
-        values = batch.column(field)
-    else:
-        try:
-            values = list(map(get, batch))
-        except KeyError:
-            values = list(map(value_of, batch))
-    if not all(type(v) is int for v in values):
-        values = list(map(_numeric, values))
-    return values
-
-
 @coroutine
 def _sum_partial(target: Target, *, field: str, by: Sequence[str]) -> StageGen:
     """``sum F``: the batch's sum; ``sum F by G``: each key's numbers in record order."""
     keys_of = _key_function(by) if by else None
-    get, value_of = itemgetter(field), Field(field).get
+    reading = Field(field)
     send = target.send
     while True:
         batch = yield
         if not len(batch):
             continue
-        values = _numbers(_records(batch, "sum"), field, get, value_of)
+        values = numbers(_records(batch, "sum"), reading)
         skipped = values.count(None)
         if keys_of is None:
             send(Partial(sum(v for v in values if v is not None), [], skipped))

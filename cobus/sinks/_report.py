@@ -29,7 +29,7 @@ from ..columns import Columns
 from ..context import RunContext
 from ..delivery import Hold
 from ..errors import StageError
-from ..fields import group_keys
+from ..fields import Field, group_keys
 from ..formats import field_text, parse_duration
 from ..metering import REDRAW_EVERY
 from ._screen import terminal_console
@@ -39,6 +39,7 @@ __all__ = [
     "Report",
     "View",
     "csv_text",
+    "numbers",
     "plain_text",
     "rich_table",
     "skipped_note",
@@ -279,6 +280,14 @@ def _report_loop(
                 report.show(view())
     finally:
         report.final(view())
+
+
+def numbers(batch: Any, field: Field) -> list[Any]:
+    """The field's values as ``sum`` adds them: ints as they are, else :func:`_numeric` (None: skip)."""
+    values = batch.column(field.name) if type(batch) is Columns else field.values(batch)
+    if not all(type(v) is int for v in values):
+        values = list(map(_numeric, values))
+    return values
 
 
 def _numeric(value: Any) -> int | float | None:

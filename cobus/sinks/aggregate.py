@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Generator, Mapping
 from functools import partial
-from operator import itemgetter
 from typing import Annotated, Any
 
 from ..columns import Columns
@@ -33,10 +32,10 @@ from ._report import (
     _by_fields,
     _fields,
     _key_function,
-    _numeric,
     _records,
     _report_loop,
     _sort_text,
+    numbers,
     rich_table,
     skipped_note,
     uniq_text,
@@ -274,22 +273,13 @@ def sum_(
     total: int | float = 0
     skipped = 0
     keys_of = _key_function(fields) if fields else None
-    get = itemgetter(field)
-    value_of = Field(field).get
+    reading = Field(field)
 
     def add(batch: Any) -> None:
         nonlocal total, skipped
         batch = _records(batch, "sum")
-        if type(batch) is Columns:
-            values = batch.column(field)
-        else:
-            try:
-                values = list(map(get, batch))
-            except KeyError:
-                values = list(map(value_of, batch))
-        if not all(type(v) is int for v in values):
-            values = list(map(_numeric, values))
-            skipped += values.count(None)
+        values = numbers(batch, reading)
+        skipped += values.count(None)
         if keys_of is None:
             total += sum(v for v in values if v is not None)
         else:
