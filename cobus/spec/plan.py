@@ -146,12 +146,12 @@ def _project(graph: Graph) -> None:
         consumers = graph.consumers(node.id)
         leaves = node.id in graph.outputs
         # Its output may be columns: every reader, here and after the graph, takes them.
-        hands_columns = (
-            not node.branches
-            and (bool(consumers) or leaves)
+        readers_take_columns = (
+            (bool(consumers) or leaves)
             and all(columnar[c.id] for c in consumers)
             and (not leaves or graph.columnar_after)
         )
+        hands_columns = not node.branches and readers_take_columns
         columnar[node.id] = (
             node.spec.columnar and node.plan is None and (node.output_kind != RECORDS or hands_columns)
         )
@@ -164,7 +164,7 @@ def _project(graph: Graph) -> None:
                     sub.read_after = node.needs
                     # A columnar branch stage hands on columns (or turns them into records where
                     # they cross a process): the branch may end in them when its readers take them.
-                    sub.columnar_after = node.spec.columnar and all(columnar[c.id] for c in consumers)
+                    sub.columnar_after = node.spec.columnar and readers_take_columns
                     _project(sub)
         project = node.spec.projects
         if project is not None and node.plan is None and node.needs is not None:
