@@ -115,6 +115,8 @@ class Searcher:
         self.regex = self._python(translations)
         self._search = self.regex.search
         self._translations = translations
+        #: For -o: the top-level alternatives, compiled when first needed (see ``matches``).
+        self._branches: list[re.Pattern[str]] | None = None
         self.exact = all(t.exact for t in translations)
         # On ASCII text, bytes mean what characters mean: a database without UTF-8
         # mode serves every ASCII block, and every block for a bytewise pattern.
@@ -397,12 +399,90 @@ class Searcher:
         return spans
 
     def matches(self, line: bytes) -> list[Span]:
-        """Byte spans of the non-empty matches in one line (without its newline), as ``-o`` prints them."""
+        """Byte spans of the non-empty matches in one line (without its newline), as ``-o`` prints them.
+
+        Discussion: the longest match, as grep takes it. POSIX matching (G,
+        E, F) takes the longest of the matches that start leftmost: ``-o -E
+        'a|ab'`` prints ``ab``, where Python's ``re`` stops at ``a``. Each
+        top-level alternative (and each ``-e`` pattern) is compiled alone,
+        and at every match start the one reaching furthest wins. An
+        alternation nested in a group stays leftmost-first; ``-P`` is Perl's
+        leftmost-first by definition.
+        """
         text = line.decode("utf-8", "surrogateescape")
-        found = [m.span() for m in self.regex.finditer(text) if m.end() > m.start()]
+        if self._branches is None:
+            self._branches = self._alternatives()
+        if self._branches:
+            found = self._longest(text, self._branches)
+        else:
+            found = [m.span() for m in self.regex.finditer(text) if m.end() > m.start()]
         if not found or text.isascii():
             return found
         return [(_width(text[:s]), _width(text[:e])) for s, e in found]
+
+    def _alternatives(self) -> list[re.Pattern[str]]:
+        """Each top-level alternative as its own pattern (none when there is one, or for -P)."""
+        o = self.options
+        if o.dialect == "P":
+            return []
+        sources = [b for t in self._translations for b in _top_branches(t.python)]
+        if len(sources) < 2:
+            return []
+        if o.line:
+            sources = [f"^(?:{b})$" for b in sources]
+        elif o.word:
+            sources = [f"(?<!\\w)(?:{b})(?!\\w)" for b in sources]
+        return [re.compile(b, self.regex.flags) for b in sources]
+
+    def _longest(self, text: str, branches: list[re.Pattern[str]]) -> list[Span]:
+        """The non-empty leftmost-longest matches of a line, left to right."""
+        found: list[Span] = []
+        search = self.regex.search
+        pos = 0
+        while pos <= len(text):
+            m = search(text, pos)
+            if m is None:
+                break
+            start = m.start()
+            end = max(e.end() for e in (b.match(text, start) for b in branches) if e is not None)
+            if end > start:
+                found.append((start, end))
+                pos = end
+            else:
+                pos = start + 1
+        return found
+
+
+def _top_branches(source: str) -> list[str]:
+    """A Python pattern's top-level alternatives: ``a|b(c|d)`` -> ``["a", "b(c|d)"]``.
+
+    >>> _top_branches("ab|[|]c|(x|y)z")
+    ['ab', '[|]c', '(x|y)z']
+    """
+    branches: list[str] = []
+    depth = 0
+    at = 0
+    i = 0
+    while i < len(source):
+        c = source[i]
+        if c == "\\":
+            i += 2
+            continue
+        if c == "[":  # a class: up to its closing bracket (one right after [ or [^ is literal)
+            i += 2 if source[i + 1 : i + 2] == "^" else 1
+            i += 1 if source[i : i + 1] == "]" else 0
+            while i < len(source) and source[i] != "]":
+                i += 2 if source[i] == "\\" else 1
+        elif c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+        elif c == "|" and depth == 0:
+            branches.append(source[at:i])
+            at = i + 1
+        i += 1
+    branches.append(source[at:])
+    return branches
 
 
 #: The ASCII letters that ``-i`` matches to other characters too (U+0130, U+0131, U+212A, U+017F).

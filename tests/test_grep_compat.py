@@ -26,6 +26,13 @@ GENERATED = (
 ).encode()
 
 CASES = [
+    # -o takes the longest of the leftmost matches (POSIX), not Python's first alternative:
+    ["-o", "-E", "py|python|pyth"],
+    ["-o", "-e", "GE", "-e", "GET /"],
+    ["-o", "-F", "-e", "a", "-e", "ab"],
+    ["-o", "-w", "-E", "ply|ply-2"],
+    ["-o", "-i", "-E", "PY|python"],
+    ["--color=always", "-E", "py|python"],
     ["python"],
     ["-i", "CAFÉ"],
     ["-w", "caf"],
